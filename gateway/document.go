@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"time"
+
+	"github.com/veraison/go-cose"
+	"google.golang.org/protobuf/proto"
+
+	documentv1 "storegate/proto/storegate/document/v1"
+)
+
+// Content types of HQ's signed documents. Each is in the COSE protected
+// header, so a document signed as one kind is never accepted as another.
+const (
+	ContentTypeKeyset = "application/storegate.keyset+proto"
+	ContentTypePolicy = "application/storegate.policy+proto"
+	ContentTypeFreeze = "application/storegate.freeze+proto"
+)
+
+// MaxDocumentSize bounds a signed document before any decoding.
+const MaxDocumentSize = 1 << 20
+
+// DocumentKind names a kind of signed document.
+type DocumentKind string
+
+// Document kinds, as stored.
+const (
+	DocumentKeyset DocumentKind = "keyset"
+	DocumentPolicy DocumentKind = "policy"
+	DocumentFreeze DocumentKind = "freeze"
+)
+
+// SignDocument signs a document payload with priv, naming contentType in the
+// protected header.
+func SignDocument(priv ed25519.PrivateKey, contentType string, payload []byte) ([]byte, error) {
+	return signCOSE(priv, contentType, payload)
+}
+
+// OpenDocument checks a signed document and returns its payload and the kid
+// that signed it. lookup returns the public key trusted for that kid and use,
+// or false.
+func OpenDocument(raw []byte, contentType string, lookup func(kid []byte) (ed25519.PublicKey, bool)) ([]byte, []byte, error) {
+	if len(raw) == 0 || len(raw) > MaxDocumentSize {
+		return nil, nil, Errorf(EINVALID, "signed document is %d bytes, want 1 to %d", len(raw), MaxDocumentSize)
+	}
+	msg, kid, err := decodeCOSE(raw)
+	if err != nil {
+		return nil, nil, &Error{Code: EINVALID, Message: "signed document", Err: err}
+	}
+	if ct, _ := msg.Headers.Protected[cose.HeaderLabelContentType].(string); ct != contentType {
+		return nil, nil, Errorf(EINVALID, "signed document has content type %q, want %q", ct, contentType)
+	}
+	pub, ok := lookup(kid)
+	if !ok {
+		return nil, nil, Errorf(EINVALID, "signed document: key %s is not trusted for %s", kidString(kid), contentType)
+	}
+	if err := verifyCOSE(msg, pub); err != nil {
+		return nil, nil, Errorf(EINVALID, "signed document: signature does not verify under key %s", kidString(kid))
+	}
+	return msg.Payload, kid, nil
+}
+
+// SignKeyset signs a keyset with the root key.
+func SignKeyset(root ed25519.PrivateKey, ks *documentv1.Keyset) ([]byte, error) {
+	payload, err := proto.Marshal(ks)
+	if err != nil {
+		return nil, fmt.Errorf("encode keyset: %w", err)
+	}
+	return SignDocument(root, ContentTypeKeyset, payload)
+}
+
+// OpenKeyset verifies a keyset signed by the root key and returns its
+// keyring.
+func OpenKeyset(raw []byte, root ed25519.PublicKey) (*Keyring, error) {
+	rootID := KeyID(root)
+	payload, _, err := OpenDocument(raw, ContentTypeKeyset, func(kid []byte) (ed25519.PublicKey, bool) {
+		return root, string(kid) == string(rootID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var ks documentv1.Keyset
+	if err := proto.Unmarshal(payload, &ks); err != nil {
+		return nil, &Error{Code: EINVALID, Message: "keyset payload", Err: err}
+	}
+	if ks.GetVersion() == 0 {
+		return nil, Errorf(EINVALID, "keyset: version must be at least 1")
+	}
+	keys := make([]TrustedKey, 0, len(ks.GetKeys()))
+	for _, k := range ks.GetKeys() {
+		use := KeyUse(0)
+		switch k.GetUse() {
+		case documentv1.KeyUse_KEY_USE_TOKEN:
+			use = KeyUseToken
+		case documentv1.KeyUse_KEY_USE_POLICY:
+			use = KeyUsePolicy
+		}
+		keys = append(keys, TrustedKey{ID: k.GetKid(), Public: k.GetPublicKey(), Use: use, Retired: k.GetRetired()})
+	}
+	ring, err := NewKeyring(ks.GetVersion(), keys)
+	if err != nil {
+		return nil, fmt.Errorf("keyset: %w", err)
+	}
+	return ring, nil
+}
+
+// NewKeyset returns a keyset message for the given token-signing keys, for
+// tools that publish one.
+func NewKeyset(version uint64, issued time.Time, tokenKeys ...ed25519.PublicKey) *documentv1.Keyset {
+	ks := &documentv1.Keyset{Version: version, IssuedAt: issued.Unix()}
+	for _, pub := range tokenKeys {
+		ks.Keys = append(ks.Keys, &documentv1.KeyEntry{Kid: KeyID(pub), PublicKey: pub, Use: documentv1.KeyUse_KEY_USE_TOKEN})
+	}
+	return ks
+}
