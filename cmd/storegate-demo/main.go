@@ -1,0 +1,399 @@
+// Command storegate-demo runs storegate end to end on loopback, in a
+// temporary folder, with keys made on the spot: it starts storegate-hq and
+// storegated as processes and drives them with storegatectl, printing each
+// command as a person would type it and checking each answer. `make demo`
+// runs it. It exits 0 only when every step gave the answer it should.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "folder holding storegated, storegate-hq and storegatectl")
+	keep := flag.Bool("keep", false, "keep the temporary folder (state, keys, logs) for a look afterwards")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d := &demo{bin: *bin, out: os.Stdout}
+	err := d.run(ctx, *keep)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "\ndemo FAILED: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Println("\ndemo OK: every step gave the answer it should.")
+}
+
+type demo struct {
+	bin   string
+	out   io.Writer
+	dir   string
+	step  int
+	procs []*proc
+}
+
+// proc is a daemon the demo started.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan error
+	log  string
+}
+
+func (d *demo) run(ctx context.Context, keep bool) (err error) {
+	for _, b := range []string{"storegated", "storegate-hq", "storegatectl"} {
+		if _, err := os.Stat(filepath.Join(d.bin, b)); err != nil {
+			return fmt.Errorf("%s not built (run `make build`): %w", b, err)
+		}
+	}
+	abs, err := filepath.Abs(d.bin)
+	if err != nil {
+		return err
+	}
+	d.bin = abs
+	d.dir, err = os.MkdirTemp("", "storegate-demo-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, p := range d.procs {
+			p.kill()
+		}
+		if keep || err != nil {
+			fmt.Fprintf(d.out, "\nstate, keys and logs kept in %s\n", d.dir)
+		} else {
+			os.RemoveAll(d.dir)
+		}
+	}()
+	fmt.Fprintf(d.out, "storegate demo: everything lives in %s and listens on 127.0.0.1 only.\n", d.dir)
+
+	keys := d.path("keys")
+	d.heading("HQ makes its keys: a root key, a token-signing key, and a keyset signed by the root")
+	if _, err := d.ctl(ctx, 0, "keys", "init", "--dir", keys); err != nil {
+		return err
+	}
+
+	d.heading("Start the reference central service (HQ) with one prepaid account holding 100000 JPY")
+	hq, err := d.start(ctx, "storegate-hq", "hq.addr",
+		"--listen", "127.0.0.1:0", "--data", d.path("hq"), "--keys", keys, "--account", "acct-0001=100000")
+	if err != nil {
+		return err
+	}
+
+	d.heading("Start the store's gateway, trusting HQ's root key")
+	gw, err := d.start(ctx, "storegated", "gw.addr",
+		"--listen", "127.0.0.1:0", "--data", d.path("store"), "--store-id", "store-0001",
+		"--central", hq, "--root-key", filepath.Join(keys, "root.pub"), "--keyset", filepath.Join(keys, "keyset.cose"))
+	if err != nil {
+		return err
+	}
+	os.Setenv("STOREGATE_ADDR", gw)
+
+	d.heading("The customer's phone shows a token the central service signed for it a moment ago")
+	tokenFile := d.path("token.txt")
+	tok, err := d.ctlQuiet(ctx, "token", "mint", "--key", filepath.Join(keys, "token.key"), "--account", "acct-0001", "--device", "phone-7f3a", "--qr")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(tokenFile, []byte(tok), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "(the token text is %d characters; it is in %s, and the gateway will only ever log its fingerprint)\n", len(strings.TrimSpace(tok)), tokenFile)
+
+	basket := []string{"--line", "4901234567894:food:2:300", "--line", "4909876543210:drink:1:600"}
+	d.heading("Lane 1's POS authorizes a 1200 JPY basket with it")
+	out, err := d.ctl(ctx, 0, append([]string{"authorize", "--lane", "1", "--txn", "pos-1001", "--token-file", tokenFile}, basket...)...)
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "APPROVED ONLINE 1200 JPY"); err != nil {
+		return err
+	}
+	settlement := field(out, "settlement")
+
+	d.heading("A thief replays the same token at lane 2: declined, the token is spent")
+	out, err = d.ctl(ctx, 3, append([]string{"authorize", "--lane", "2", "--txn", "pos-2001", "--token-file", tokenFile}, basket...)...)
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "DECLINED replayed"); err != nil {
+		return err
+	}
+
+	d.heading("Lane 1's POS lost the answer and retries the same transaction: the same answer, no second charge")
+	out, err = d.ctl(ctx, 0, append([]string{"authorize", "--lane", "1", "--txn", "pos-1001", "--token-file", tokenFile}, basket...)...)
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "stored answer to an earlier identical request"); err != nil {
+		return err
+	}
+	if got := field(out, "settlement"); got != settlement {
+		return fmt.Errorf("retry returned settlement %q, first answer had %q", got, settlement)
+	}
+
+	d.heading("The customer returns the goods: lane 1 reverses the sale")
+	out, err = d.ctl(ctx, 0, "reverse", "--lane", "1", "--txn", "pos-1001", "--reason", "goods returned")
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "REVERSED 1200 JPY"); err != nil {
+		return err
+	}
+
+	d.heading("The settlement and its reversal reach HQ; the gateway's status shows the queue drained")
+	if err := d.waitDrained(ctx); err != nil {
+		return err
+	}
+	out, err = d.ctl(ctx, 0, "status")
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "outbox           0 settlements waiting"); err != nil {
+		return err
+	}
+
+	d.heading("Stop both services (SIGTERM: in-flight calls finish, the store is closed cleanly)")
+	for _, p := range []string{"storegated", "storegate-hq"} {
+		if err := d.stop(p); err != nil {
+			return err
+		}
+	}
+
+	d.heading("An investigator checks the gateway's hash-chained audit log")
+	out, err = d.ctl(ctx, 0, "audit", "verify", "--db", filepath.Join(d.path("store"), "storegate.db"))
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "audit log OK: 3 records"); err != nil {
+		return err
+	}
+	fmt.Fprintln(d.out, "(3 records: the approval, the replay's decline and the reversal; the retry was answered from the stored decision)")
+	if _, err := d.ctl(ctx, 0, "audit", "export", "--db", filepath.Join(d.path("store"), "storegate.db")); err != nil {
+		return err
+	}
+
+	d.heading("HQ's books: one capture and its reversal, each booked once; the balance is whole again")
+	out, err = d.ctl(ctx, 0, "hq", "books", "--db", filepath.Join(d.path("hq"), "central.db"))
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "acct-0001 100000 JPY"); err != nil {
+		return err
+	}
+	if err := expect(out, "settlements booked: 2"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (d *demo) path(name string) string { return filepath.Join(d.dir, name) }
+
+func (d *demo) heading(s string) {
+	d.step++
+	fmt.Fprintf(d.out, "\n== %d. %s\n", d.step, s)
+}
+
+// ctl runs storegatectl, shows the command and its output, and checks its
+// exit code.
+func (d *demo) ctl(ctx context.Context, wantExit int, args ...string) (string, error) {
+	fmt.Fprintf(d.out, "$ storegatectl %s\n", shellJoin(args))
+	cmd := exec.CommandContext(ctx, filepath.Join(d.bin, "storegatectl"), args...)
+	var buf bytes.Buffer
+	cmd.Stdout = io.MultiWriter(&buf, indent(d.out))
+	cmd.Stderr = indent(d.out)
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		return "", err
+	}
+	if code != wantExit {
+		return "", fmt.Errorf("storegatectl %s exited %d, want %d", args[0], code, wantExit)
+	}
+	return buf.String(), nil
+}
+
+// ctlQuiet is ctl for a command whose standard output is a secret: the
+// output is returned, not shown.
+func (d *demo) ctlQuiet(ctx context.Context, args ...string) (string, error) {
+	fmt.Fprintf(d.out, "$ storegatectl %s > token.txt\n", strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, filepath.Join(d.bin, "storegatectl"), args...)
+	cmd.Stderr = d.out
+	b, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("storegatectl %s: %w", args[0], err)
+	}
+	return string(b), nil
+}
+
+// start launches a daemon and waits for the address file it writes once it
+// serves.
+func (d *demo) start(ctx context.Context, name, addrFile string, args ...string) (string, error) {
+	addrPath := d.path(addrFile)
+	args = append(args, "--addr-file", addrPath)
+	fmt.Fprintf(d.out, "$ %s %s &\n", name, strings.Join(args, " "))
+	logPath := d.path(name + ".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(filepath.Join(d.bin, name), args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return "", err
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan error, 1), log: logPath}
+	go func() { p.done <- cmd.Wait(); logf.Close() }()
+	d.procs = append(d.procs, p)
+	deadline := time.After(20 * time.Second)
+	for {
+		if b, err := os.ReadFile(addrPath); err == nil && len(b) > 0 {
+			addr := strings.TrimSpace(string(b))
+			fmt.Fprintf(d.out, "  %s is serving on %s (log: %s)\n", name, addr, logPath)
+			return addr, nil
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			return "", fmt.Errorf("%s exited before serving (%v); its log:\n%s", name, err, tail(logPath))
+		case <-deadline:
+			return "", fmt.Errorf("%s did not start serving within 20s; its log:\n%s", name, tail(logPath))
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (d *demo) stop(name string) error {
+	for _, p := range d.procs {
+		if p.name != name {
+			continue
+		}
+		fmt.Fprintf(d.out, "$ kill -TERM %s\n", name)
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			return err
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			if err != nil {
+				return fmt.Errorf("%s did not exit cleanly: %v; its log:\n%s", name, err, tail(p.log))
+			}
+			fmt.Fprintf(d.out, "  %s stopped cleanly\n", name)
+			return nil
+		case <-time.After(15 * time.Second):
+			return fmt.Errorf("%s did not stop within 15s", name)
+		}
+	}
+	return fmt.Errorf("no process %s", name)
+}
+
+func (p *proc) kill() {
+	select {
+	case err := <-p.done:
+		p.done <- err
+	default:
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// waitDrained polls the gateway's status until its outbox is empty.
+func (d *demo) waitDrained(ctx context.Context) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		cmd := exec.CommandContext(ctx, filepath.Join(d.bin, "storegatectl"), "status", "--json")
+		b, err := cmd.Output()
+		if err == nil {
+			var st struct {
+				OutboxDepth json.Number `json:"outboxDepth"`
+			}
+			if json.Unmarshal(b, &st) == nil && (st.OutboxDepth == "" || st.OutboxDepth == "0") {
+				return nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return errors.New("the outbox did not drain to HQ within 20s")
+}
+
+// shellJoin quotes the arguments that need it, so a printed command can be
+// pasted into a shell.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " \t\"'$") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
+
+func expect(out, want string) error {
+	if !strings.Contains(out, want) {
+		return fmt.Errorf("expected %q in the output above", want)
+	}
+	return nil
+}
+
+// field returns the value printed after "  name" on a line of output.
+func field(out, name string) string {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == name {
+			return f[1]
+		}
+	}
+	return ""
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// indent prefixes each line written with two spaces.
+func indent(w io.Writer) io.Writer { return &indenter{w: w, bol: true} }
+
+type indenter struct {
+	w   io.Writer
+	bol bool
+}
+
+func (in *indenter) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if in.bol {
+			if _, err := in.w.Write([]byte("  ")); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := in.w.Write([]byte{c}); err != nil {
+			return 0, err
+		}
+		in.bol = c == '\n'
+	}
+	return len(p), nil
+}

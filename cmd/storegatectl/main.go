@@ -1,0 +1,139 @@
+// Command storegatectl is the store engineer's and HQ's tool for storegate:
+// keys, tokens, payments by hand, status and the audit log. Run
+// "storegatectl help" for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+// Exit codes. A declined payment is a normal answer, but scripts need to
+// tell it from an approval.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitUsage    = 2
+	exitDeclined = 3
+)
+
+// errDeclined makes the process exit with exitDeclined.
+var errDeclined = errors.New("declined")
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *env, args []string) error
+}
+
+// env is what commands read and write, so tests can run them in process.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func commands() []command {
+	return []command{
+		{"keys init", "make HQ's root and token-signing keys and a signed keyset (development and tests)", runKeysInit},
+		{"token mint", "sign a payment token as the central service would for a customer's phone", runTokenMint},
+		{"authorize", "ask the gateway to authorize a basket, as a POS would", runAuthorize},
+		{"reverse", "reverse an approved sale", runReverse},
+		{"status", "show the gateway's state", runStatus},
+		{"keyset apply", "push a signed keyset to a running gateway", runKeysetApply},
+		{"audit verify", "check the audit log's hash chain (from a store file or a running gateway)", runAuditVerify},
+		{"audit export", "write the audit log as JSON lines for investigators", runAuditExport},
+		{"hq books", "show the reference central service's books (from its ledger file, HQ stopped)", runHQBooks},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(e.stdout)
+		return exitOK
+	}
+	if args[0] == "--version" || args[0] == "version" {
+		fmt.Fprintln(e.stdout, "storegatectl", Version)
+		return exitOK
+	}
+	cmd, rest, ok := lookup(args)
+	if !ok {
+		fmt.Fprintf(e.stderr, "storegatectl: unknown command %q\n\n", strings.Join(args[:min(2, len(args))], " "))
+		usage(e.stderr)
+		return exitUsage
+	}
+	err := cmd.run(ctx, e, rest)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errDeclined):
+		return exitDeclined
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(e.stderr, "storegatectl %s: %v\n", cmd.name, err)
+		return exitUsage
+	default:
+		fmt.Fprintf(e.stderr, "storegatectl %s: %v\n", cmd.name, err)
+		return exitError
+	}
+}
+
+// lookup finds the longest command name that args start with.
+func lookup(args []string) (command, []string, bool) {
+	for _, c := range commands() {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			return c, args[len(words):], true
+		}
+	}
+	return command{}, nil, false
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "storegatectl: the store engineer's and HQ's tool for storegate.\n\nUsage: storegatectl COMMAND [flags]\n\nCommands:\n")
+	cs := commands()
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun \"storegatectl COMMAND --help\" for a command's flags.\n")
+	fmt.Fprintf(w, "Exit status: 0 ok, 1 error, 2 bad usage, 3 payment declined.\n")
+}
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// newFlags returns a flag set for a command, with its help text.
+func newFlags(e *env, name, synopsis, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: storegatectl %s %s\n\n%s\n\nFlags:\n", name, synopsis, help)
+		fs.PrintDefaults()
+	}
+	return fs
+}

@@ -1,0 +1,162 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// Forwarder defaults.
+const (
+	DefaultForwardBatch      = 100
+	DefaultForwardInterval   = 2 * time.Second
+	DefaultForwardMinBackoff = 200 * time.Millisecond
+	DefaultForwardMaxBackoff = 30 * time.Second
+	DefaultForwardTimeout    = 5 * time.Second
+)
+
+// Forwarder drains the outbox to the central service (DESIGN.md,
+// "Settlements"): in batches, in order, retrying with exponential backoff and
+// full jitter, deleting a record only once central has acknowledged its id.
+type Forwarder struct {
+	StoreID string
+	Store   Store
+	Central Central
+	// Batch is the most settlements sent in one call.
+	Batch int
+	// Interval is how often the outbox is looked at when nothing wakes the
+	// forwarder.
+	Interval   time.Duration
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	// Timeout bounds one call to central.
+	Timeout time.Duration
+	Logger  *slog.Logger
+	// Contact, when set, is told whether each call reached central.
+	Contact func(ok bool)
+
+	wake chan struct{}
+}
+
+func (f *Forwarder) defaults() {
+	if f.Batch <= 0 {
+		f.Batch = DefaultForwardBatch
+	}
+	if f.Interval <= 0 {
+		f.Interval = DefaultForwardInterval
+	}
+	if f.MinBackoff <= 0 {
+		f.MinBackoff = DefaultForwardMinBackoff
+	}
+	if f.MaxBackoff <= 0 {
+		f.MaxBackoff = DefaultForwardMaxBackoff
+	}
+	if f.Timeout <= 0 {
+		f.Timeout = DefaultForwardTimeout
+	}
+	if f.Logger == nil {
+		f.Logger = slog.New(slog.DiscardHandler)
+	}
+	if f.wake == nil {
+		f.wake = make(chan struct{}, 1)
+	}
+}
+
+// Notify wakes the forwarder: a settlement was queued. It never blocks.
+func (f *Forwarder) Notify() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run forwards until ctx ends.
+func (f *Forwarder) Run(ctx context.Context) {
+	f.defaults()
+	failures := 0
+	for {
+		wait := f.Interval
+		if _, err := f.Flush(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			wait = f.backoff(failures)
+			f.Logger.Warn("settlements not forwarded", "err", err, "retry_in", wait.Round(time.Millisecond))
+		} else {
+			failures = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-f.wake:
+			t.Stop()
+			if failures > 0 {
+				// Central was failing: a new settlement is no reason to
+				// hammer it before the backoff is over.
+				rest := time.NewTimer(f.backoff(failures))
+				select {
+				case <-ctx.Done():
+					rest.Stop()
+					return
+				case <-rest.C:
+				}
+			}
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is exponential with full jitter: uniform in [0, min(max, base·2ⁿ)).
+func (f *Forwarder) backoff(failures int) time.Duration {
+	ceil := f.MaxBackoff
+	if failures < 30 {
+		if d := f.MinBackoff << (failures - 1); d > 0 && d < ceil {
+			ceil = d
+		}
+	}
+	return time.Duration(rand.Int64N(int64(ceil))) + time.Millisecond
+}
+
+// Flush sends batches until the outbox is empty or central fails, and
+// returns how many settlements central acknowledged. Settlements that central
+// leaves unacknowledged stay queued for the next round.
+func (f *Forwarder) Flush(ctx context.Context) (int, error) {
+	f.defaults()
+	total := 0
+	for {
+		batch, err := f.Store.PendingSettlements(ctx, f.Batch)
+		if err != nil {
+			return total, err
+		}
+		if len(batch) == 0 {
+			return total, nil
+		}
+		cctx, cancel := context.WithTimeout(ctx, f.Timeout)
+		acks, err := f.Central.SubmitSettlements(cctx, f.StoreID, batch)
+		cancel()
+		if f.Contact != nil {
+			f.Contact(err == nil)
+		}
+		if err != nil {
+			return total, err
+		}
+		if err := f.Store.AckSettlements(ctx, acks); err != nil {
+			return total, err
+		}
+		for _, a := range acks {
+			if a.Status == SettlementRefused {
+				f.Logger.Error("central refused a settlement; kept as disputed", "settlement_id", a.ID, "message", a.Message)
+			}
+		}
+		total += len(acks)
+		if len(acks) < len(batch) {
+			// Central kept some back (a reversal ahead of its capture, say):
+			// leave them for the next round instead of spinning on them.
+			return total, nil
+		}
+	}
+}
