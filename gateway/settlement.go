@@ -78,7 +78,8 @@ type OutboxStats struct {
 	Depth int64
 	// Oldest is when the oldest of them was made; zero when empty.
 	Oldest time.Time
-	// OfflineExposure is the sum of offline approvals not yet acknowledged.
+	// OfflineExposure is the sum of offline approvals not yet acknowledged,
+	// less queued reversals of still-queued offline captures, never below 0.
 	OfflineExposure int64
 	// Disputed is the number of settlements central refused.
 	Disputed int64

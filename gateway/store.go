@@ -40,13 +40,19 @@ type Store interface {
 	// with concurrent commits (group commit); it returns only once the
 	// transaction is on disk. It writes nothing and returns ErrTokenSpent
 	// when c.TokenID is already spent, or ErrDecisionExists when c.Key
-	// already has a decision. On success c.Settlement.Seq is set.
+	// already has a decision; the key is checked first, so a retry of a
+	// committed sale is never mistaken for a replayed token. TokenID, when
+	// set, is TokenIDSize bytes. On success c.Settlement.Seq is set; when
+	// the disk refuses the transaction the error is EUNAVAILABLE and
+	// nothing of it is stored.
 	CommitDecision(ctx context.Context, c *DecisionCommit) error
 	// CommitReversal durably reverses the approved sale under key: it queues
 	// stl, records rev on the sale's idempotency record and appends audit, in
 	// one transaction. When the sale was reversed before it writes nothing
 	// and returns the stored reversal and true. It returns ENOTFOUND when no
 	// sale is stored under key and ECONFLICT when the sale was declined.
+	// stl.Kind is SettlementReversal and rev.ID is stl.ID; on success
+	// stl.Seq is set.
 	CommitReversal(ctx context.Context, key IdempotencyKey, rev Reversal, stl *Settlement, audit AuditEntry) (Reversal, bool, error)
 
 	// PendingSettlements returns up to limit unacknowledged settlements, in
@@ -70,7 +76,9 @@ type Store interface {
 	// last one.
 	AuditHead(ctx context.Context) (uint64, [32]byte, error)
 	// ScanAudit calls fn for each stored audit record from seq from on, in
-	// order, with the stored bytes (valid only during the call).
+	// order, with the stored bytes (valid only during the call). The store
+	// copies records out in chunks and calls fn outside any transaction, so
+	// fn may do I/O.
 	ScanAudit(ctx context.Context, from uint64, fn func(seq uint64, raw []byte) error) error
 
 	// PruneSpent forgets spent token ids that expired before cutoff and

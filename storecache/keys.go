@@ -1,0 +1,71 @@
+package storecache
+
+import (
+	"encoding/binary"
+
+	"storegate/gateway"
+)
+
+// SchemaVersion is the on-disk layout this build reads and writes. A store
+// written by a newer build is refused rather than misread.
+const SchemaVersion = 1
+
+// Bucket names. They are created together in one write transaction at open.
+var (
+	bucketMeta       = []byte("meta")
+	bucketDecisions  = []byte("decisions")
+	bucketSpent      = []byte("spent")
+	bucketSpentByExp = []byte("spent_by_exp")
+	bucketOutbox     = []byte("outbox")
+	bucketOutboxIDs  = []byte("outbox_ids")
+	bucketDisputed   = []byte("disputed")
+	bucketDocuments  = []byte("documents")
+	bucketAudit      = []byte("audit")
+
+	allBuckets = [][]byte{
+		bucketMeta, bucketDecisions, bucketSpent, bucketSpentByExp,
+		bucketOutbox, bucketOutboxIDs, bucketDisputed, bucketDocuments, bucketAudit,
+	}
+)
+
+// Keys of the meta bucket.
+var (
+	keySchema          = []byte("schema")
+	keyAuditHead       = []byte("audit_head")
+	keyOutboxDepth     = []byte("outbox_depth")
+	keyOfflineExposure = []byte("offline_exposure")
+	keyDisputedCount   = []byte("disputed_count")
+)
+
+// u64 returns v as 8 big-endian bytes.
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+// decisionKey returns the decisions bucket's key for k. Lanes and POS
+// transaction ids never hold a NUL (CommitDecision refuses one), so the key
+// is unambiguous.
+func decisionKey(k gateway.IdempotencyKey) []byte {
+	b := make([]byte, 0, len(k.Lane)+1+len(k.POSTxnID))
+	b = append(b, k.Lane...)
+	b = append(b, 0)
+	return append(b, k.POSTxnID...)
+}
+
+// spentIndexKey returns the spent_by_exp key: the expiry, then the token id.
+func spentIndexKey(expires uint64, tokenID []byte) []byte {
+	b := make([]byte, 8, 8+len(tokenID))
+	binary.BigEndian.PutUint64(b, expires)
+	return append(b, tokenID...)
+}
+
+// outboxIndexValue returns an outbox_ids value: the settlement's seq and the
+// part of its amount still counted as offline exposure.
+func outboxIndexValue(seq, exposure uint64) []byte {
+	b := make([]byte, 16)
+	binary.BigEndian.PutUint64(b, seq)
+	binary.BigEndian.PutUint64(b[8:], exposure)
+	return b
+}

@@ -1,0 +1,457 @@
+package storecache
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"storegate/gateway"
+)
+
+// Defaults for Options.
+const (
+	// DefaultOpenTimeout bounds the wait for the file lock, so that a second
+	// daemon started on the same file fails fast instead of hanging.
+	DefaultOpenTimeout = 1 * time.Second
+	// DefaultMaxBatch bounds how many queued commits share one transaction.
+	DefaultMaxBatch = 512
+)
+
+// Errors of Open, OpenReadOnly and the methods of a closed or read-only
+// store, for callers (cmd/storegated, cmd/storegatectl) that branch on them.
+var (
+	// ErrLocked: another process holds the file (usually a running
+	// storegated).
+	ErrLocked = errors.New("store file is locked by another process")
+	// ErrCorrupt: the file exists but is not a readable bbolt database
+	// (garbage, truncated, damaged meta pages). It is left untouched.
+	ErrCorrupt = errors.New("store file is corrupt or not a bbolt database")
+	// ErrNotStore: the file is a bbolt database, but not a storegate store.
+	ErrNotStore = errors.New("file is not a storegate store")
+	// ErrReadOnly: a write method was called on a store from OpenReadOnly.
+	ErrReadOnly = errors.New("store is open read-only")
+	// ErrClosed: the store has been closed.
+	ErrClosed = errors.New("store is closed")
+)
+
+// Options configures Open. The zero value is usable.
+type Options struct {
+	// Timeout bounds the wait for the exclusive file lock; zero means
+	// DefaultOpenTimeout. A negative value waits forever.
+	Timeout time.Duration
+	// Logger receives the store's few log lines (open, failed commits);
+	// nil discards them.
+	Logger *slog.Logger
+	// Now is the clock, used to date refused settlements; nil means
+	// time.Now.
+	Now func() time.Time
+	// MaxBatch bounds how many queued commits share one transaction; zero
+	// means DefaultMaxBatch.
+	MaxBatch int
+	// MaxSize, when positive, caps the file's size in bytes: a commit that
+	// would grow the file beyond it fails as a whole and writes nothing.
+	MaxSize int
+	// BeforeCommit, when set, is called by the committer goroutine after it
+	// has taken the first request of a batch and before it collects the
+	// rest. It exists for tests, which hold the committer in it while the
+	// queue fills so that batching is deterministic. It must not call the
+	// store's commit methods, or it deadlocks.
+	BeforeCommit func()
+}
+
+// Store is the gateway's bbolt store. Every method is safe for concurrent
+// use. CommitDecision and CommitReversal go through one committer goroutine
+// that groups them into shared transactions.
+type Store struct {
+	path     string
+	db       *bolt.DB
+	readOnly bool
+	logger   *slog.Logger
+	now      func() time.Time
+
+	maxBatch     int
+	beforeCommit func()
+
+	// mu orders enqueueing against Close: senders hold it for reading
+	// while they send, Close takes it for writing before it closes reqs.
+	mu            sync.RWMutex
+	closed        bool
+	closing       chan struct{}
+	reqs          chan *commitReq
+	committerDone chan struct{}
+	closeOnce     sync.Once
+	closeErr      error
+
+	stats struct {
+		decisions, reversals, rejected atomic.Uint64
+		transactions, failed           atomic.Uint64
+		largestBatch                   atomic.Int64
+	}
+}
+
+var _ gateway.Store = (*Store)(nil)
+
+// Stats counts the committer's work, so that tests and benchmarks can see
+// how well commits are grouped.
+type Stats struct {
+	// Decisions is the number of decisions committed.
+	Decisions uint64
+	// Reversals is the number of reversals committed (a repeated reversal,
+	// which writes nothing, is not counted).
+	Reversals uint64
+	// Rejected is the number of commits answered with a conflict
+	// (ErrTokenSpent, ErrDecisionExists, ENOTFOUND, ECONFLICT), which wrote
+	// nothing.
+	Rejected uint64
+	// Transactions is the number of write transactions the committer
+	// committed; with group commit it is at most Decisions + Reversals.
+	Transactions uint64
+	// FailedTransactions is the number of committer transactions that
+	// failed as a whole (a disk error), writing nothing.
+	FailedTransactions uint64
+	// LargestBatch is the most requests one transaction has held.
+	LargestBatch int
+	// Queued is the number of commits waiting for the committer now.
+	Queued int
+}
+
+// Open opens the store file at path, creating it when it does not exist, and
+// starts the committer. It fails with ErrLocked when another process holds
+// the file, ErrCorrupt when the file exists but cannot be read as a bbolt
+// database (the file is never deleted, renamed or recreated), ErrNotStore for
+// another program's bbolt file, and a schema error for a store written by a
+// newer build.
+func Open(path string, opts Options) (*Store, error) {
+	return open(path, opts, false)
+}
+
+// OpenReadOnly opens an existing store file for tools that read it while the
+// daemon is stopped (audit export and verify, outbox inspection). It takes a
+// shared lock, so it fails with ErrLocked after timeout (zero means
+// DefaultOpenTimeout) while storegated runs. It never creates a file. The
+// read methods and Check work; the write methods return ErrReadOnly.
+func OpenReadOnly(path string, timeout time.Duration) (*Store, error) {
+	return open(path, Options{Timeout: timeout}, true)
+}
+
+func open(path string, opts Options, readOnly bool) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open store: no path given")
+	}
+	timeout := opts.Timeout
+	switch {
+	case timeout == 0:
+		timeout = DefaultOpenTimeout
+	case timeout < 0:
+		timeout = 0 // bbolt: wait forever
+	}
+
+	fi, err := os.Stat(path)
+	existed := err == nil
+	switch {
+	case err != nil && (readOnly || !errors.Is(err, fs.ErrNotExist)):
+		return nil, fmt.Errorf("open store: %w", err)
+	case existed && !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("open store %s: not a regular file", path)
+	case existed && fi.Size() == 0 && readOnly:
+		return nil, fmt.Errorf("open store %s: %w: the file is empty", path, ErrNotStore)
+	case existed && fi.Size() > 0 && !readOnly:
+		// Read-write open loads the freelist, which faults on a truncated
+		// file; look at it read-only first.
+		if err := preflight(path, timeout); err != nil {
+			return nil, err
+		}
+	}
+
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, MaxSize: opts.MaxSize})
+	if err != nil {
+		return nil, openError(path, err, existed && fi.Size() > 0)
+	}
+	if readOnly {
+		if err := checkSize(db, path); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	if !existed {
+		// Make the new file's directory entry durable too.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open store %s: sync directory: %w", path, err)
+		}
+	}
+
+	s := &Store{
+		path:          path,
+		db:            db,
+		readOnly:      readOnly,
+		logger:        opts.Logger,
+		now:           opts.Now,
+		maxBatch:      opts.MaxBatch,
+		beforeCommit:  opts.BeforeCommit,
+		closing:       make(chan struct{}),
+		committerDone: make(chan struct{}),
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxBatch <= 0 {
+		s.maxBatch = DefaultMaxBatch
+	}
+
+	if readOnly {
+		err = db.View(checkLayout)
+	} else {
+		err = db.Update(initLayout)
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+
+	if readOnly {
+		close(s.committerDone)
+	} else {
+		s.reqs = make(chan *commitReq, s.maxBatch)
+		go s.runCommitter()
+	}
+	if existed && fi.Size() == 0 {
+		s.logger.Warn("store file was empty; initialized a new store", "path", path)
+	}
+	s.logger.Info("store opened", "path", path, "read_only", readOnly, "created", !existed)
+	return s, nil
+}
+
+// preflight opens an existing file read-only and checks that it holds every
+// page its meta page claims, so that a truncated file is reported instead of
+// faulting when bbolt reads past its end.
+func preflight(path string, timeout time.Duration) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
+	if err != nil {
+		return openError(path, err, true)
+	}
+	err = checkSize(db, path)
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("open store %s: %w", path, cerr)
+	}
+	return err
+}
+
+// checkSize compares the file's size with the size its meta page claims.
+func checkSize(db *bolt.DB, path string) error {
+	var want int64
+	if err := db.View(func(tx *bolt.Tx) error { want = tx.Size(); return nil }); err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+	if fi.Size() < want {
+		return corruptError(path, fmt.Errorf("truncated: the file has %d bytes, its pages need %d", fi.Size(), want))
+	}
+	return nil
+}
+
+// openError explains a failed bbolt.Open.
+func openError(path string, err error, nonEmpty bool) error {
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return fmt.Errorf("open store %s: %w (is storegated already running?)", path, ErrLocked)
+	case nonEmpty && !errors.Is(err, fs.ErrPermission) && !errors.Is(err, fs.ErrNotExist):
+		return corruptError(path, err)
+	default:
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+}
+
+func corruptError(path string, cause error) error {
+	return fmt.Errorf("open store %s: %w (%v); the file was left as it is: restore it from a backup, or move it aside by hand to start an empty store", path, ErrCorrupt, cause)
+}
+
+// initLayout creates every bucket and the schema version in one transaction,
+// after refusing a foreign file or a newer schema without writing anything.
+func initLayout(tx *bolt.Tx) error {
+	fresh := false
+	if meta := tx.Bucket(bucketMeta); meta != nil {
+		if err := checkSchema(meta); err != nil {
+			return err
+		}
+	} else {
+		var names []string
+		_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			names = append(names, string(name))
+			return nil
+		})
+		if len(names) > 0 {
+			return fmt.Errorf("%w: it holds buckets %q and no storegate schema", ErrNotStore, names)
+		}
+		fresh = true
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	if !fresh {
+		return nil
+	}
+	meta := tx.Bucket(bucketMeta)
+	head := make([]byte, 8+32)
+	copy(head[8:], gateway.GenesisHash[:])
+	for k, v := range map[string][]byte{
+		string(keySchema):          u64(SchemaVersion),
+		string(keyAuditHead):       head,
+		string(keyOutboxDepth):     u64(0),
+		string(keyOfflineExposure): u64(0),
+		string(keyDisputedCount):   u64(0),
+	} {
+		if err := meta.Put([]byte(k), v); err != nil {
+			return fmt.Errorf("init meta: %w", err)
+		}
+	}
+	return nil
+}
+
+// checkLayout is initLayout for a read-only store: every bucket must exist.
+func checkLayout(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return fmt.Errorf("%w: no meta bucket", ErrNotStore)
+	}
+	if err := checkSchema(meta); err != nil {
+		return err
+	}
+	for _, name := range allBuckets {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("%w: bucket %s is missing", ErrCorrupt, name)
+		}
+	}
+	return nil
+}
+
+func checkSchema(meta *bolt.Bucket) error {
+	v := meta.Get(keySchema)
+	if len(v) != 8 {
+		return fmt.Errorf("%w: the meta bucket has no schema version", ErrNotStore)
+	}
+	switch n := binary.BigEndian.Uint64(v); {
+	case n > SchemaVersion:
+		return fmt.Errorf("schema version %d is newer than this build understands (%d): run the storegated that wrote it, or a newer one", n, SchemaVersion)
+	case n < 1:
+		return fmt.Errorf("%w: schema version %d", ErrNotStore, n)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Path returns the store file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close stops the committer after it has committed every request already
+// queued, then closes the file. Commits that arrive during or after Close
+// fail with ErrClosed. Close waits for running transactions to end; calling
+// it again returns the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closing) // releases senders blocked on a full queue
+		s.mu.Lock()
+		s.closed = true
+		if s.reqs != nil {
+			close(s.reqs)
+		}
+		s.mu.Unlock()
+		<-s.committerDone
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close store %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// Stats returns the committer's counters.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		Decisions:          s.stats.decisions.Load(),
+		Reversals:          s.stats.reversals.Load(),
+		Rejected:           s.stats.rejected.Load(),
+		Transactions:       s.stats.transactions.Load(),
+		FailedTransactions: s.stats.failed.Load(),
+		LargestBatch:       int(s.stats.largestBatch.Load()),
+	}
+	if s.reqs != nil {
+		st.Queued = len(s.reqs)
+	}
+	return st
+}
+
+// view runs fn in a read transaction, naming a closed store plainly.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	return dbError(s.db.View(fn))
+}
+
+// update runs fn in a plain write transaction, outside the committer.
+func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	return dbError(s.db.Update(fn))
+}
+
+func dbError(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// getU64 reads a counter of the meta bucket; a missing one is zero.
+func getU64(b *bolt.Bucket, key []byte) uint64 {
+	v := b.Get(key)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// addU64 adds delta to a counter of the meta bucket, never going below
+// zero.
+func addU64(b *bolt.Bucket, key []byte, delta int64) error {
+	v := getU64(b, key)
+	switch {
+	case delta >= 0:
+		v += uint64(delta)
+	case uint64(-delta) > v:
+		v = 0
+	default:
+		v -= uint64(-delta)
+	}
+	if err := b.Put(key, u64(v)); err != nil {
+		return fmt.Errorf("update %s: %w", key, err)
+	}
+	return nil
+}
