@@ -23,6 +23,10 @@ const (
 // printable, no spaces, safe to log and to use as a key.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,64}$`)
 
+// ValidID reports whether s may serve as a lane, transaction, store or
+// settlement id: 1 to 64 characters of [A-Za-z0-9._:-].
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
 // codePattern is the 16–20 digit numeric payment code.
 var codePattern = regexp.MustCompile(`^[0-9]{16,20}$`)
 

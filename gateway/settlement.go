@@ -51,6 +51,34 @@ const (
 	SettlementRefused
 )
 
+var settlementStatusNames = map[SettlementStatus]string{
+	SettlementAccepted:  "accepted",
+	SettlementDuplicate: "duplicate",
+	SettlementRefused:   "refused",
+}
+
+// String returns "accepted", "duplicate" or "refused".
+func (s SettlementStatus) String() string {
+	if n, ok := settlementStatusNames[s]; ok {
+		return n
+	}
+	return "unknown"
+}
+
+// MarshalText writes the status's name.
+func (s SettlementStatus) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a status's name.
+func (s *SettlementStatus) UnmarshalText(b []byte) error {
+	for v, n := range settlementStatusNames {
+		if n == string(b) {
+			*s = v
+			return nil
+		}
+	}
+	return Errorf(EINVALID, "unknown settlement status %q", b)
+}
+
 // SettlementAck is central's acknowledgement of one settlement.
 type SettlementAck struct {
 	ID      string

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"storegate/central"
-	"storegate/gateway"
 )
 
 func runHQBooks(ctx context.Context, e *env, args []string) error {
@@ -50,7 +49,7 @@ func runHQBooks(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "settlements booked: %d\n", len(books.Settlements))
 		for _, s := range books.Settlements {
-			status := map[gateway.SettlementStatus]string{gateway.SettlementAccepted: "accepted", gateway.SettlementRefused: "REFUSED"}[s.Status]
+			status := s.Status.String()
 			fmt.Fprintf(e.stdout, "  %-8s %d %s  %s  store %s lane %s txn %s  %s %s\n", s.Kind, s.Amount, s.Currency, s.ID, s.StoreID, s.Lane, s.POSTxnID, status, s.Message)
 		}
 	}

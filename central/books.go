@@ -1,0 +1,213 @@
+package central
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+
+	"storegate/gateway"
+)
+
+// Books is a consistent snapshot of the ledger, for tests, crash tests and
+// tools: every account with its totals, every authorization and every
+// booked settlement.
+type Books struct {
+	// Accounts holds each account's totals, by account id.
+	Accounts map[string]AccountBooks
+	// Authorizations lists every recorded use of a token id or payment
+	// code, approvals and declines.
+	Authorizations []Authorization
+	// Settlements lists every booked settlement, accepted and refused, in
+	// id order.
+	Settlements []BookedSettlement
+
+	// problems are references to accounts that do not exist, found while
+	// reading; Verify reports them.
+	problems []error
+}
+
+// AccountBooks are one account's totals, in minor units.
+type AccountBooks struct {
+	Currency string
+	// Balance is the stored balance.
+	Balance int64
+	// Funded is every amount put in through SetAccount and EnsureAccount.
+	Funded int64
+	// Debited is the sum of approved authorizations and of accepted
+	// captures made without one (offline approvals).
+	Debited int64
+	// Credited is the sum of accepted reversals.
+	Credited int64
+	// Held is the sum of approved authorizations not captured yet.
+	Held int64
+	// Captured is the sum of accepted captures not reversed.
+	Captured int64
+}
+
+// Settlement returns the booked settlement with the given id.
+func (b *Books) Settlement(id string) (BookedSettlement, bool) {
+	i := sort.Search(len(b.Settlements), func(i int) bool { return b.Settlements[i].ID >= id })
+	if i < len(b.Settlements) && b.Settlements[i].ID == id {
+		return b.Settlements[i], true
+	}
+	return BookedSettlement{}, false
+}
+
+// Books reads the whole ledger in one read transaction.
+func (l *Ledger) Books() (*Books, error) {
+	b := &Books{Accounts: make(map[string]AccountBooks)}
+	err := l.db.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(accountsBucket).ForEach(func(k, v []byte) error {
+			var acct account
+			if err := decodeJSON(v, &acct); err != nil {
+				return fmt.Errorf("account %s: %w", k, err)
+			}
+			b.Accounts[string(k)] = AccountBooks{Currency: acct.Currency, Balance: acct.Balance, Funded: acct.Funded}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(authorizationsBucket).ForEach(func(k, v []byte) error {
+			var a Authorization
+			if err := decodeJSON(v, &a); err != nil {
+				return fmt.Errorf("authorization %x: %w", k, err)
+			}
+			b.Authorizations = append(b.Authorizations, a)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(settlementsBucket).ForEach(func(k, v []byte) error {
+			var s BookedSettlement
+			if err := decodeJSON(v, &s); err != nil {
+				return fmt.Errorf("settlement %s: %w", k, err)
+			}
+			b.Settlements = append(b.Settlements, s)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read books: %w", err)
+	}
+
+	add := func(accountID, what string, f func(*AccountBooks)) {
+		ab, ok := b.Accounts[accountID]
+		if !ok {
+			b.problems = append(b.problems, fmt.Errorf("%s names unknown account %q", what, accountID))
+			return
+		}
+		f(&ab)
+		b.Accounts[accountID] = ab
+	}
+	for _, a := range b.Authorizations {
+		if !a.Status.approved() {
+			continue
+		}
+		add(a.Account, "authorization "+a.ID, func(ab *AccountBooks) {
+			ab.Debited += a.Amount
+			if a.Status == AuthHeld {
+				ab.Held += a.Amount
+			}
+		})
+	}
+	for _, s := range b.Settlements {
+		if s.Status != gateway.SettlementAccepted {
+			continue
+		}
+		add(s.Account, "settlement "+s.ID, func(ab *AccountBooks) {
+			switch s.Kind {
+			case gateway.SettlementCapture:
+				if s.AuthorizationID == "" {
+					ab.Debited += s.Amount
+				}
+				if s.ReversedBy == "" {
+					ab.Captured += s.Amount
+				}
+			case gateway.SettlementReversal:
+				ab.Credited += s.Amount
+			}
+		})
+	}
+	return b, nil
+}
+
+// Verify checks that the books balance and that their records agree: each
+// balance is what was funded, less what was debited, plus what was given
+// back, and never negative; each captured authorization was captured by
+// exactly one accepted capture; each reversed capture by exactly one
+// accepted reversal. It returns every problem found, joined.
+func (b *Books) Verify() error {
+	errs := append([]error(nil), b.problems...)
+	for id, ab := range b.Accounts {
+		if want := ab.Funded - ab.Debited + ab.Credited; ab.Balance != want {
+			errs = append(errs, fmt.Errorf("account %s: balance %d, want funded %d - debited %d + credited %d = %d",
+				id, ab.Balance, ab.Funded, ab.Debited, ab.Credited, want))
+		}
+		if ab.Balance < 0 {
+			errs = append(errs, fmt.Errorf("account %s: negative balance %d", id, ab.Balance))
+		}
+	}
+
+	auths := make(map[string]Authorization)
+	for _, a := range b.Authorizations {
+		if !a.Status.approved() {
+			continue
+		}
+		if a.ID == "" {
+			errs = append(errs, fmt.Errorf("authorization %s: approved without an id", a.Credential))
+			continue
+		}
+		auths[a.ID] = a
+	}
+	capturedBy := make(map[string]string)
+	for _, s := range b.Settlements {
+		if s.Status != gateway.SettlementAccepted {
+			continue
+		}
+		switch s.Kind {
+		case gateway.SettlementCapture:
+			if s.AuthorizationID != "" {
+				a, ok := auths[s.AuthorizationID]
+				switch {
+				case !ok:
+					errs = append(errs, fmt.Errorf("capture %s: authorization %s not approved or missing", s.ID, s.AuthorizationID))
+				case a.CapturedBy != s.ID:
+					errs = append(errs, fmt.Errorf("capture %s: authorization %s names capture %q", s.ID, a.ID, a.CapturedBy))
+				case s.ReversedBy == "" && a.Status != AuthCaptured, s.ReversedBy != "" && a.Status != AuthReversed:
+					errs = append(errs, fmt.Errorf("capture %s: authorization %s is %s", s.ID, a.ID, a.Status))
+				}
+				if prev, dup := capturedBy[s.AuthorizationID]; dup {
+					errs = append(errs, fmt.Errorf("authorization %s captured twice, by %s and %s", s.AuthorizationID, prev, s.ID))
+				}
+				capturedBy[s.AuthorizationID] = s.ID
+			}
+			if s.ReversedBy != "" {
+				r, ok := b.Settlement(s.ReversedBy)
+				if !ok || r.Status != gateway.SettlementAccepted || r.ReversesID != s.ID {
+					errs = append(errs, fmt.Errorf("capture %s: reversal %s missing or not booked against it", s.ID, s.ReversedBy))
+				}
+			}
+		case gateway.SettlementReversal:
+			c, ok := b.Settlement(s.ReversesID)
+			if !ok || c.ReversedBy != s.ID {
+				errs = append(errs, fmt.Errorf("reversal %s: capture %s does not name it", s.ID, s.ReversesID))
+			}
+		}
+	}
+	for id, a := range auths {
+		if a.Status == AuthHeld {
+			if _, ok := capturedBy[id]; ok {
+				errs = append(errs, fmt.Errorf("authorization %s is held but was captured by %s", id, capturedBy[id]))
+			}
+			continue
+		}
+		if _, ok := capturedBy[id]; !ok {
+			errs = append(errs, fmt.Errorf("authorization %s is %s but no accepted capture names it", id, a.Status))
+		}
+	}
+	return errors.Join(errs...)
+}

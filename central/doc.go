@@ -1,0 +1,24 @@
+// Package central is the reference central service (HQ) that every store's
+// storegated talks to: prepaid accounts and their balances, online
+// authorization of payment tokens and numeric payment codes, intake of the
+// stores' settlements, and the publication of HQ's signed documents to the
+// stores' WatchPolicy streams.
+//
+// It backs the demo, the end-to-end tests and the crash tests, so the
+// correctness of its books comes before features. Its state lives in one
+// bbolt file (Ledger); Service is its gRPC face (storegate.v1.CentralService)
+// and Publisher fans signed documents out to the stores. LoadHQKeys and
+// InitHQKeys manage the HQ root and token-signing keys on disk.
+//
+// The package must never:
+//   - log or store a full payment token or payment code: logs name a
+//     credential by gateway.Fingerprint, and the books keep only the token's
+//     id (cti);
+//   - book a settlement twice: settlements are deduplicated by id inside the
+//     same bbolt transaction that books them, so delivery may be
+//     at-least-once while the books stay exactly-once;
+//   - approve the same token id or payment code for two different sales: the
+//     authorization is recorded in the transaction that debits the account;
+//   - leak internal errors to a client: errors reach gRPC through one table
+//     (grpcCodes) and anything unexpected is answered as Internal.
+package central

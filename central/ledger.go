@@ -1,0 +1,169 @@
+package central
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"storegate/gateway"
+)
+
+// Defaults of LedgerOptions.
+const (
+	// DefaultOpenTimeout is how long OpenLedger waits for another process to
+	// release the file lock.
+	DefaultOpenTimeout = time.Second
+	// DefaultCurrency is the ledger's currency when none is configured.
+	DefaultCurrency = "JPY"
+)
+
+// MaxAmount bounds every amount and balance, in minor units, so that no sum
+// the ledger makes can overflow an int64.
+const MaxAmount int64 = 1 << 52
+
+// Bucket names. Every bucket is created when the ledger is opened.
+var (
+	// accountsBucket maps an account id to its account record.
+	accountsBucket = []byte("accounts")
+	// authorizationsBucket maps a credential key (credentialKey) to the
+	// Authorization recorded for it: the proof that a token id or payment
+	// code was used.
+	authorizationsBucket = []byte("authorizations")
+	// authorizationIDsBucket maps an authorization id to its credential
+	// key, so that a capture naming the id finds its authorization.
+	authorizationIDsBucket = []byte("authorization_ids")
+	// settlementsBucket maps a settlement id to its BookedSettlement.
+	settlementsBucket = []byte("settlements")
+	// codesBucket maps a numeric payment code to the account it charges.
+	codesBucket = []byte("codes")
+	// documentsBucket maps a document kind (gateway.DocumentKind) to the
+	// latest published signed document of that kind.
+	documentsBucket = []byte("documents")
+
+	allBuckets = [][]byte{
+		accountsBucket, authorizationsBucket, authorizationIDsBucket,
+		settlementsBucket, codesBucket, documentsBucket,
+	}
+)
+
+// currencyPattern is an ISO 4217 alphabetic code.
+var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
+
+// LedgerOptions configure OpenLedger. The zero value gives the defaults.
+type LedgerOptions struct {
+	// Timeout is how long to wait for the file lock; zero means
+	// DefaultOpenTimeout.
+	Timeout time.Duration
+	// Currency is the one currency the ledger books; empty means
+	// DefaultCurrency.
+	Currency string
+	// Verifier checks payment tokens; its zero value uses the gateway's
+	// default lifetime cap and clock skew.
+	Verifier gateway.TokenVerifier
+}
+
+// Ledger is the central service's books: accounts, authorizations,
+// settlements, payment codes and published documents, in one bbolt file.
+// Its methods are safe for concurrent use.
+type Ledger struct {
+	db       *bolt.DB
+	path     string
+	currency string
+	verifier gateway.TokenVerifier
+}
+
+// OpenLedger opens or creates the ledger file at path and creates its
+// buckets. A file locked by another process is an EUNAVAILABLE error once
+// opts.Timeout has passed.
+func OpenLedger(path string, opts LedgerOptions) (*Ledger, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultOpenTimeout
+	}
+	if opts.Currency == "" {
+		opts.Currency = DefaultCurrency
+	}
+	if !currencyPattern.MatchString(opts.Currency) {
+		return nil, gateway.Errorf(gateway.EINVALID, "ledger currency %q: want three capital letters (ISO 4217)", opts.Currency)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, &gateway.Error{
+			Code:    gateway.EUNAVAILABLE,
+			Message: fmt.Sprintf("open ledger %s: the file is locked by another process (waited %s)", path, opts.Timeout),
+			Err:     err,
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	return &Ledger{db: db, path: path, currency: opts.Currency, verifier: opts.Verifier}, nil
+}
+
+// Close closes the ledger file. Transactions in flight finish first.
+func (l *Ledger) Close() error {
+	if err := l.db.Close(); err != nil {
+		return fmt.Errorf("close ledger: %w", err)
+	}
+	return nil
+}
+
+// Path returns the ledger file's path.
+func (l *Ledger) Path() string { return l.path }
+
+// Currency returns the one currency the ledger books.
+func (l *Ledger) Currency() string { return l.currency }
+
+// Check runs bbolt's consistency check over the whole file and returns every
+// problem it finds, joined; nil means the file is sound.
+func (l *Ledger) Check() error {
+	return l.db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// getJSON decodes the value under key into v and reports whether there was
+// one. The decoded value does not alias bbolt's memory.
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	return true, decodeJSON(raw, v)
+}
+
+// decodeJSON decodes a stored record into v.
+func decodeJSON(raw []byte, v any) error {
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decode record: %w", err)
+	}
+	return nil
+}
+
+// putJSON encodes v under key.
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode record: %w", err)
+	}
+	return b.Put(key, raw)
+}

@@ -1,0 +1,252 @@
+package central_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"storegate/central"
+	"storegate/gateway"
+)
+
+func TestOpenLedger_Locked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "central.db")
+	MustOpenLedger(t, path)
+
+	start := time.Now()
+	l, err := central.OpenLedger(path, central.LedgerOptions{Timeout: 100 * time.Millisecond})
+	if err == nil {
+		l.Close()
+		t.Fatal("second OpenLedger of a locked file: got no error")
+	}
+	if got := gateway.ErrorCode(err); got != gateway.EUNAVAILABLE {
+		t.Errorf("code: got %q (%v), want %q", got, err, gateway.EUNAVAILABLE)
+	}
+	if !strings.Contains(err.Error(), "locked") || !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q: want it to name the file and say it is locked", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("waited %s for a 100ms timeout", waited)
+	}
+}
+
+func TestOpenLedger_BadCurrency(t *testing.T) {
+	_, err := central.OpenLedger(filepath.Join(t.TempDir(), "central.db"), central.LedgerOptions{Currency: "yen"})
+	if got := gateway.ErrorCode(err); got != gateway.EINVALID {
+		t.Errorf("got %q (%v), want %q", got, err, gateway.EINVALID)
+	}
+}
+
+func TestLedger_Accounts(t *testing.T) {
+	l := MustOpenLedger(t, filepath.Join(t.TempDir(), "central.db"))
+
+	t.Run("EnsureCreatesOnce", func(t *testing.T) {
+		if err := l.EnsureAccount("acct-1", 1_000); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.EnsureAccount("acct-1", 9_999); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := l.Balance("acct-1"); err != nil || got != 1_000 {
+			t.Errorf("balance: got %d (%v), want 1000", got, err)
+		}
+	})
+	t.Run("SetOverrides", func(t *testing.T) {
+		if err := l.SetAccount("acct-1", 250); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := l.Balance("acct-1"); err != nil || got != 250 {
+			t.Errorf("balance: got %d (%v), want 250", got, err)
+		}
+	})
+	t.Run("ErrNotFound", func(t *testing.T) {
+		_, err := l.Balance("nobody")
+		if got := gateway.ErrorCode(err); got != gateway.ENOTFOUND {
+			t.Errorf("got %q (%v), want %q", got, err, gateway.ENOTFOUND)
+		}
+	})
+	t.Run("ErrInvalid", func(t *testing.T) {
+		for name, err := range map[string]error{
+			"EmptyID":         l.SetAccount("", 1),
+			"SpaceInID":       l.EnsureAccount("acct 1", 1),
+			"NegativeBalance": l.SetAccount("acct-2", -1),
+		} {
+			if got := gateway.ErrorCode(err); got != gateway.EINVALID {
+				t.Errorf("%s: got %q (%v), want %q", name, got, err, gateway.EINVALID)
+			}
+		}
+	})
+}
+
+func TestLedger_IssueCode(t *testing.T) {
+	l := MustOpenLedger(t, filepath.Join(t.TempDir(), "central.db"))
+	if err := l.SetAccount("acct-1", 100); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(map[string]bool)
+	for range 20 {
+		code, err := l.IssueCode("acct-1")
+		if err != nil {
+			t.Fatalf("IssueCode: %v", err)
+		}
+		if len(code) != central.PaymentCodeDigits || !gateway.IsPaymentCode(code) {
+			t.Fatalf("code %q: want %d digits", code, central.PaymentCodeDigits)
+		}
+		if seen[code] {
+			t.Fatalf("code %q issued twice", code)
+		}
+		seen[code] = true
+	}
+	t.Run("ErrUnknownAccount", func(t *testing.T) {
+		_, err := l.IssueCode("nobody")
+		if got := gateway.ErrorCode(err); got != gateway.ENOTFOUND {
+			t.Errorf("got %q (%v), want %q", got, err, gateway.ENOTFOUND)
+		}
+	})
+}
+
+func TestLedger_PersistsAcrossReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "central.db")
+	pub, priv, err := gateway.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := gateway.NewKeyring(1, []gateway.TrustedKey{{ID: gateway.KeyID(pub), Public: pub, Use: gateway.KeyUseToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	id, err := gateway.NewTokenID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := gateway.MintToken(priv, gateway.Claims{
+		Issuer: "hq", Account: "acct-1", IssuedAt: now.Add(-time.Second), Expires: now.Add(time.Minute),
+		TokenID: id, Device: "phone-1", Assurance: gateway.AssurancePassword,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &gateway.CentralRequest{StoreID: "store-1", Lane: "lane-1", POSTxnID: "txn-1", Credential: tok, Amount: 700, Currency: "JPY"}
+
+	l, err := central.OpenLedger(path, central.LedgerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetAccount("acct-1", 1_000); err != nil {
+		t.Fatal(err)
+	}
+	first, err := l.Authorize(req, ring, now)
+	if err != nil || !first.Approved {
+		t.Fatalf("Authorize: got %+v, %v, want approved", first, err)
+	}
+	acks, err := l.SubmitSettlements("store-1", []gateway.Settlement{{
+		ID: "stl-1", Kind: gateway.SettlementCapture, AuthorizationID: first.AuthorizationID,
+		Account: "acct-1", Amount: 700, Currency: "JPY",
+	}}, now)
+	if err != nil || len(acks) != 1 || acks[0].Status != gateway.SettlementAccepted {
+		t.Fatalf("SubmitSettlements: got %+v, %v, want stl-1 accepted", acks, err)
+	}
+	MustClose(t, l)
+
+	l = MustOpenLedger(t, path)
+	if got, err := l.Balance("acct-1"); err != nil || got != 300 {
+		t.Errorf("balance after reopen: got %d (%v), want 300", got, err)
+	}
+	again, err := l.Authorize(req, ring, now)
+	if err != nil || !again.Approved || again.AuthorizationID != first.AuthorizationID {
+		t.Errorf("retry after reopen: got %+v, %v, want approved as %s", again, err, first.AuthorizationID)
+	}
+	acks, err = l.SubmitSettlements("store-1", []gateway.Settlement{{
+		ID: "stl-1", Kind: gateway.SettlementCapture, AuthorizationID: first.AuthorizationID,
+		Account: "acct-1", Amount: 700, Currency: "JPY",
+	}}, now)
+	if err != nil || len(acks) != 1 || acks[0].Status != gateway.SettlementDuplicate {
+		t.Errorf("resend after reopen: got %+v, %v, want stl-1 duplicate", acks, err)
+	}
+	if got, err := l.Balance("acct-1"); err != nil || got != 300 {
+		t.Errorf("balance after retries: got %d (%v), want 300", got, err)
+	}
+}
+
+func TestBooks_Totals(t *testing.T) {
+	f := newFixture(t)
+	f.MustAccount(t, "acct-1", 10_000)
+	held := f.MustApprove(t, sale(f.Mint(t, "acct-1"), "txn-1", 1_000)).GetAuthorizationId()
+	captured := f.MustApprove(t, sale(f.Mint(t, "acct-1"), "txn-2", 2_000)).GetAuthorizationId()
+	wantStatus(t, f.MustSubmit(t, capture("stl-2", captured, "acct-1", 2_000)), "stl-2", accepted)
+	wantStatus(t, f.MustSubmit(t, offlineCapture("stl-3", "acct-1", 3_000)), "stl-3", accepted)
+	wantStatus(t, f.MustSubmit(t, reversal("rev-3", "stl-3", 3_000)), "rev-3", accepted)
+	wantStatus(t, f.MustSubmit(t, offlineCapture("stl-4", "acct-1", 1_000_000)), "stl-4", refused)
+
+	books, err := f.Ledger.Books()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := books.Verify(); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	got := books.Accounts["acct-1"]
+	want := central.AccountBooks{
+		Currency: "JPY",
+		Balance:  10_000 - 1_000 - 2_000,
+		Funded:   10_000,
+		Debited:  1_000 + 2_000 + 3_000,
+		Credited: 3_000,
+		Held:     1_000,
+		Captured: 2_000,
+	}
+	if got != want {
+		t.Errorf("acct-1 books:\n got %+v\nwant %+v", got, want)
+	}
+	for id, wantStatus := range map[string]central.AuthStatus{held: central.AuthHeld, captured: central.AuthCaptured} {
+		found := false
+		for _, a := range books.Authorizations {
+			if a.ID == id {
+				found = true
+				if a.Status != wantStatus {
+					t.Errorf("authorization %s: got %s, want %s", id, a.Status, wantStatus)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("authorization %s missing from the books", id)
+		}
+	}
+	for id, want := range map[string]gateway.SettlementStatus{
+		"stl-2": gateway.SettlementAccepted, "stl-3": gateway.SettlementAccepted,
+		"rev-3": gateway.SettlementAccepted, "stl-4": gateway.SettlementRefused,
+	} {
+		s, ok := books.Settlement(id)
+		if !ok || s.Status != want {
+			t.Errorf("settlement %s: got %v (found %v), want %v", id, s.Status, ok, want)
+		}
+	}
+	if s, _ := books.Settlement("stl-3"); s.ReversedBy != "rev-3" {
+		t.Errorf("stl-3 reversed by: got %q, want rev-3", s.ReversedBy)
+	}
+}
+
+func TestBooks_Verify(t *testing.T) {
+	t.Run("ErrUnbalanced", func(t *testing.T) {
+		b := &central.Books{Accounts: map[string]central.AccountBooks{
+			"acct-1": {Currency: "JPY", Balance: 900, Funded: 1_000, Debited: 50},
+		}}
+		if err := b.Verify(); err == nil || !strings.Contains(err.Error(), "acct-1") {
+			t.Errorf("Verify: got %v, want an error naming acct-1", err)
+		}
+	})
+	t.Run("ErrCaptureWithoutAuthorization", func(t *testing.T) {
+		b := &central.Books{
+			Accounts: map[string]central.AccountBooks{"acct-1": {Currency: "JPY", Balance: 1_000, Funded: 1_000}},
+			Settlements: []central.BookedSettlement{{
+				Settlement: gateway.Settlement{ID: "stl-1", Kind: gateway.SettlementCapture, AuthorizationID: "auth-x", Account: "acct-1", Amount: 10},
+				Status:     gateway.SettlementAccepted,
+			}},
+		}
+		if err := b.Verify(); err == nil || !strings.Contains(err.Error(), "auth-x") {
+			t.Errorf("Verify: got %v, want an error naming auth-x", err)
+		}
+	})
+}
