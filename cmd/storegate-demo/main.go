@@ -93,10 +93,17 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 
-	d.heading("Start the store's gateway, trusting HQ's root key")
+	link, err := newScannerLink(d.dir)
+	if err != nil {
+		return err
+	}
+	defer link.Close()
+	d.heading("Start the store's gateway, trusting HQ's root key, with lane 1's scanner on a serial port")
+	fmt.Fprintf(d.out, "(the \"scanner\" is a pseudo-terminal linked back to back with %s, which the gateway reads as a serial port)\n", link.LanePath)
 	gw, err := d.start(ctx, "storegated", "gw.addr",
 		"--listen", "127.0.0.1:0", "--data", d.path("store"), "--store-id", "store-0001",
-		"--central", hq, "--root-key", filepath.Join(keys, "root.pub"), "--keyset", filepath.Join(keys, "keyset.cose"))
+		"--central", hq, "--root-key", filepath.Join(keys, "root.pub"), "--keyset", filepath.Join(keys, "keyset.cose"),
+		"--lane", "1="+link.LanePath)
 	if err != nil {
 		return err
 	}
@@ -113,9 +120,27 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	}
 	fmt.Fprintf(d.out, "(the token text is %d characters; it is in %s, and the gateway will only ever log its fingerprint)\n", len(strings.TrimSpace(tok)), tokenFile)
 
+	d.heading("Lane 1's POS watches its scanner; the cashier scans the phone")
+	watcher, err := d.watchScans(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := d.ctl(ctx, 0, "scan", "--device", link.ScannerPath, "--aim", "]Q1", "--file", tokenFile); err != nil {
+		return err
+	}
+	scan, err := watcher.wait()
+	if err != nil {
+		return err
+	}
+	scanID := field(scan, "scan-id")
+	if scanID == "" {
+		return fmt.Errorf("the POS saw no scan id in %q", scan)
+	}
+	fmt.Fprintf(d.out, "(the POS holds scan id %s, never the token)\n", scanID)
+
 	basket := []string{"--line", "4901234567894:food:2:300", "--line", "4909876543210:drink:1:600"}
-	d.heading("Lane 1's POS authorizes a 1200 JPY basket with it")
-	out, err := d.ctl(ctx, 0, append([]string{"authorize", "--lane", "1", "--txn", "pos-1001", "--token-file", tokenFile}, basket...)...)
+	d.heading("Lane 1's POS authorizes a 1200 JPY basket with the scan id")
+	out, err := d.ctl(ctx, 0, append([]string{"authorize", "--lane", "1", "--txn", "pos-1001", "--scan-id", scanID}, basket...)...)
 	if err != nil {
 		return err
 	}
@@ -124,7 +149,7 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	}
 	settlement := field(out, "settlement")
 
-	d.heading("A thief replays the same token at lane 2: declined, the token is spent")
+	d.heading("A thief who photographed the screen replays the same token at lane 2: declined, the token is spent")
 	out, err = d.ctl(ctx, 3, append([]string{"authorize", "--lane", "2", "--txn", "pos-2001", "--token-file", tokenFile}, basket...)...)
 	if err != nil {
 		return err
@@ -134,7 +159,7 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	}
 
 	d.heading("Lane 1's POS lost the answer and retries the same transaction: the same answer, no second charge")
-	out, err = d.ctl(ctx, 0, append([]string{"authorize", "--lane", "1", "--txn", "pos-1001", "--token-file", tokenFile}, basket...)...)
+	out, err = d.ctl(ctx, 0, append([]string{"authorize", "--lane", "1", "--txn", "pos-1001", "--scan-id", scanID}, basket...)...)
 	if err != nil {
 		return err
 	}
@@ -317,6 +342,65 @@ func (p *proc) kill() {
 	}
 }
 
+// watcher is a background `storegatectl scans watch`, as a lane's POS runs.
+type watcher struct {
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	done chan error
+	d    *demo
+}
+
+// watchScans starts a watcher for one scan on lane 1 and returns once the
+// gateway has subscribed it.
+func (d *demo) watchScans(ctx context.Context) (*watcher, error) {
+	args := []string{"scans", "watch", "--lane", "1", "--count", "1", "--timeout", "20s"}
+	fmt.Fprintf(d.out, "$ storegatectl %s &\n", shellJoin(args))
+	w := &watcher{d: d, done: make(chan error, 1)}
+	w.cmd = exec.CommandContext(ctx, filepath.Join(d.bin, "storegatectl"), args...)
+	w.cmd.Stdout = &w.out
+	stderr, err := w.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.cmd.Start(); err != nil {
+		return nil, err
+	}
+	ready := make(chan string, 1)
+	go func() {
+		b := make([]byte, 256)
+		n, _ := io.ReadAtLeast(stderr, b, 1)
+		ready <- string(b[:n])
+		io.Copy(io.Discard, stderr)
+	}()
+	go func() { w.done <- w.cmd.Wait() }()
+	select {
+	case line := <-ready:
+		if !strings.Contains(line, "watching") {
+			return nil, fmt.Errorf("scans watch: %s", strings.TrimSpace(line))
+		}
+		fmt.Fprint(indent(d.out), line)
+		return w, nil
+	case <-time.After(20 * time.Second):
+		w.cmd.Process.Kill()
+		return nil, errors.New("scans watch did not subscribe within 20s")
+	}
+}
+
+// wait returns what the watcher printed once it has its scan.
+func (w *watcher) wait() (string, error) {
+	select {
+	case err := <-w.done:
+		fmt.Fprint(indent(w.d.out), w.out.String())
+		if err != nil {
+			return "", fmt.Errorf("scans watch: %v", err)
+		}
+		return w.out.String(), nil
+	case <-time.After(25 * time.Second):
+		w.cmd.Process.Kill()
+		return "", errors.New("the POS saw no scan within 25s")
+	}
+}
+
 // waitDrained polls the gateway's status until its outbox is empty.
 func (d *demo) waitDrained(ctx context.Context) error {
 	deadline := time.Now().Add(20 * time.Second)
@@ -356,12 +440,12 @@ func expect(out, want string) error {
 	return nil
 }
 
-// field returns the value printed after "  name" on a line of output.
+// field returns the word printed after the word name in the output.
 func field(out, name string) string {
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 2 && f[0] == name {
-			return f[1]
+	f := strings.Fields(out)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == name {
+			return f[i+1]
 		}
 	}
 	return ""

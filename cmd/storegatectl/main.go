@@ -55,6 +55,8 @@ func commands() []command {
 		{"keyset apply", "push a signed keyset to a running gateway", runKeysetApply},
 		{"audit verify", "check the audit log's hash chain (from a store file or a running gateway)", runAuditVerify},
 		{"audit export", "write the audit log as JSON lines for investigators", runAuditExport},
+		{"scan", "write a frame to a serial device as a barcode scanner would", runScan},
+		{"scans watch", "stream what a lane's scanner reads, as its POS sees it", runScansWatch},
 		{"hq books", "show the reference central service's books (from its ledger file, HQ stopped)", runHQBooks},
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"storegate/devices"
 	"storegate/gateway"
 )
 
@@ -34,6 +36,11 @@ type Config struct {
 	KeysetFile string        `yaml:"keyset_file"`
 	Central    CentralConfig `yaml:"central"`
 	Forward    ForwardConfig `yaml:"forward"`
+	// Lanes maps each lane to its barcode scanner's serial port.
+	Lanes []LaneConfig `yaml:"lanes"`
+	// ScanTTL is how long a scanned payment credential is held for the POS
+	// to authorize by scan id.
+	ScanTTL time.Duration `yaml:"scan_ttl"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 }
@@ -51,6 +58,20 @@ type ForwardConfig struct {
 	Batch      int           `yaml:"batch"`
 	Interval   time.Duration `yaml:"interval"`
 	MaxBackoff time.Duration `yaml:"max_backoff"`
+}
+
+// LaneConfig is one lane's scanner.
+type LaneConfig struct {
+	// Lane is the lane's id, as its POS names it.
+	Lane string `yaml:"lane"`
+	// Device is the scanner's serial port, best a stable udev name.
+	Device string `yaml:"device"`
+	// Baud is the port speed; 0 means 9600.
+	Baud int `yaml:"baud"`
+	// Terminator ends a frame: any (CR, LF or CRLF), cr, lf or crlf.
+	Terminator string `yaml:"terminator"`
+	// MaxFrame caps a frame's length in bytes; 0 means 4096.
+	MaxFrame int `yaml:"max_frame"`
 }
 
 // Defaults.
@@ -73,6 +94,7 @@ func DefaultConfig() Config {
 			Interval:   gateway.DefaultForwardInterval,
 			MaxBackoff: gateway.DefaultForwardMaxBackoff,
 		},
+		ScanTTL:  devices.DefaultScanTTL,
 		LogLevel: "info",
 	}
 }
@@ -90,6 +112,19 @@ func (c *Config) LoadConfigFile(path string) error {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
 	return nil
+}
+
+// LoadRootKey reads HQ's root public key.
+func (c *Config) LoadRootKey() (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(c.RootPublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("config: root_public_key: %w", err)
+	}
+	pub, err := gateway.ParsePublicKeyPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("config: root_public_key %s: %w", c.RootPublicKey, err)
+	}
+	return pub, nil
 }
 
 // StorePath is the bbolt file's path.
@@ -132,6 +167,35 @@ func (c *Config) Validate() error {
 	}
 	if c.Forward.MaxBackoff <= 0 {
 		bad("forward.max_backoff", "must be positive")
+	}
+	seenLane, seenDevice := map[string]bool{}, map[string]bool{}
+	for i, l := range c.Lanes {
+		field := fmt.Sprintf("lanes[%d]", i)
+		switch {
+		case !gateway.ValidID(l.Lane):
+			bad(field+".lane", "%q: want 1-64 characters of [A-Za-z0-9._:-]", l.Lane)
+		case seenLane[l.Lane]:
+			bad(field+".lane", "lane %s listed twice", l.Lane)
+		}
+		switch {
+		case l.Device == "":
+			bad(field+".device", "required")
+		case seenDevice[l.Device]:
+			bad(field+".device", "%s serves two lanes", l.Device)
+		}
+		seenLane[l.Lane], seenDevice[l.Device] = true, true
+		if l.Baud != 0 && !devices.ValidBaud(l.Baud) {
+			bad(field+".baud", "%d is not a standard rate", l.Baud)
+		}
+		if _, err := devices.ParseTerminator(l.Terminator); err != nil {
+			bad(field+".terminator", "%v", err)
+		}
+		if l.MaxFrame < 0 || l.MaxFrame > 65536 {
+			bad(field+".max_frame", "%d outside 0 to 65536", l.MaxFrame)
+		}
+	}
+	if c.ScanTTL < 5*time.Second || c.ScanTTL > 10*time.Minute {
+		bad("scan_ttl", "%s outside 5s to 10m", c.ScanTTL)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

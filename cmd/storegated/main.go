@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -60,6 +60,20 @@ func main() {
 	}
 }
 
+// laneFlags collects repeated --lane LANE=DEVICE flags.
+type laneFlags []LaneConfig
+
+func (l *laneFlags) String() string { return fmt.Sprint(len(*l), " lanes") }
+
+func (l *laneFlags) Set(v string) error {
+	lane, dev, ok := strings.Cut(v, "=")
+	if !ok || lane == "" || dev == "" {
+		return fmt.Errorf("want LANE=DEVICE, got %q", v)
+	}
+	*l = append(*l, LaneConfig{Lane: lane, Device: dev})
+	return nil
+}
+
 // errExitOK ends the program successfully after a flag such as --version.
 var errExitOK = errors.New("done")
 
@@ -73,6 +87,7 @@ type Main struct {
 
 	logger    *slog.Logger
 	store     *storecache.Store
+	scanners  *scanners
 	gw        *gateway.Gateway
 	conn      *grpc.ClientConn
 	server    *grpc.Server
@@ -120,6 +135,8 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 	fs.StringVar(&centralAddr, "central", "", "central service address (central.address)")
 	fs.DurationVar(&centralTimeout, "central-timeout", 0, "deadline for central authorizations (central.timeout)")
 	fs.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (log_level)")
+	var lanes laneFlags
+	fs.Var(&lanes, "lane", "a lane's scanner, LANE=DEVICE (repeat; adds to the config file's lanes)")
 	fs.StringVar(&m.AddrFile, "addr-file", "", "write the bound listen address to this file once serving")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -148,6 +165,7 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 	set(&m.Config.KeysetFile, keyset)
 	set(&m.Config.Central.Address, centralAddr)
 	set(&m.Config.LogLevel, logLevel)
+	m.Config.Lanes = append(m.Config.Lanes, lanes...)
 	if insecureListen {
 		m.Config.InsecureListen = true
 	}
@@ -158,6 +176,14 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 		return err
 	}
 	if *checkOnly {
+		if _, err := m.Config.LoadRootKey(); err != nil {
+			return err
+		}
+		if m.Config.KeysetFile != "" {
+			if _, err := os.Stat(m.Config.KeysetFile); err != nil {
+				return fmt.Errorf("config: keyset_file: %w", err)
+			}
+		}
 		fmt.Fprintln(m.Stdout, "configuration OK")
 		return errExitOK
 	}
@@ -168,13 +194,9 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 // and returns once serving. Close stops them.
 func (m *Main) Run(ctx context.Context) error {
 	m.logger = newLogger(m.Stderr, m.Config.LogLevel)
-	rootPEM, err := os.ReadFile(m.Config.RootPublicKey)
+	root, err := m.Config.LoadRootKey()
 	if err != nil {
-		return fmt.Errorf("root_public_key: %w", err)
-	}
-	root, err := gateway.ParsePublicKeyPEM(rootPEM)
-	if err != nil {
-		return fmt.Errorf("root_public_key %s: %w", m.Config.RootPublicKey, err)
+		return err
 	}
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
@@ -202,12 +224,19 @@ func (m *Main) Run(ctx context.Context) error {
 		Currency:       m.Config.Currency,
 		Store:          m.store,
 		Central:        central,
-		RootKey:        ed25519.PublicKey(root),
+		RootKey:        root,
 		CentralTimeout: m.Config.Central.Timeout,
 		Logger:         m.logger.With("part", "decision"),
 		Committed:      fwd.Notify,
 	}
 	fwd.Contact = m.gw.NoteCentral
+	if len(m.Config.Lanes) > 0 {
+		m.scanners, err = newScanners(m.Config.Lanes, m.Config.ScanTTL, m.logger.With("part", "scanner"))
+		if err != nil {
+			return err
+		}
+		m.gw.Scans = m.scanners
+	}
 	if err := m.gw.Open(ctx); err != nil {
 		return err
 	}
@@ -226,6 +255,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.server = grpc.NewServer()
 	srv := &grpcserver.Server{Gateway: m.gw, Store: m.store, Version: Version, StartedAt: time.Now()}
+	if m.scanners != nil {
+		// A nil *scanners in the interface would look configured.
+		srv.Scans = m.scanners
+	}
 	srv.Register(m.server)
 	m.health = health.NewServer()
 	healthpb.RegisterHealthServer(m.server, m.health)
@@ -235,6 +268,18 @@ func (m *Main) Run(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
+	if m.scanners != nil {
+		// A scanner that is missing or fails is reopened with backoff by
+		// its reader; it never stops the daemon.
+		if err := m.scanners.mgr.Open(); err != nil {
+			return fmt.Errorf("scanners: %w", err)
+		}
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.scanners.purgeLoop(runCtx)
+		}()
+	}
 	m.wg.Add(3)
 	go func() {
 		defer m.wg.Done()
@@ -318,6 +363,9 @@ func (m *Main) Close() error {
 		}
 		if m.cancel != nil {
 			m.cancel()
+		}
+		if m.scanners != nil {
+			m.scanners.mgr.Close()
 		}
 		m.wg.Wait()
 		if m.conn != nil {

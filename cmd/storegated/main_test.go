@@ -178,11 +178,13 @@ type world struct {
 	gwData   string
 	hq, gw   *daemon
 	payments storegatev1.PaymentServiceClient
+	extra    []string
 }
 
-func newWorld(t *testing.T) *world {
+// newWorld starts HQ and a gateway; extra are more storegated flags.
+func newWorld(t *testing.T, extra ...string) *world {
 	t.Helper()
-	w := &world{t: t, keysDir: t.TempDir(), hqData: t.TempDir(), gwData: t.TempDir()}
+	w := &world{t: t, keysDir: t.TempDir(), hqData: t.TempDir(), gwData: t.TempDir(), extra: extra}
 	var err error
 	if w.keys, err = central.InitHQKeys(w.keysDir); err != nil {
 		t.Fatal(err)
@@ -196,8 +198,9 @@ func newWorld(t *testing.T) *world {
 func (w *world) startGateway() {
 	t := w.t
 	t.Helper()
-	w.gw = startDaemon(t, "storegated", "--listen", "127.0.0.1:0", "--data", w.gwData, "--store-id", "store-0001",
-		"--central", w.hq.addr, "--root-key", filepath.Join(w.keysDir, "root.pub"), "--keyset", filepath.Join(w.keysDir, "keyset.cose"))
+	args := append([]string{"--listen", "127.0.0.1:0", "--data", w.gwData, "--store-id", "store-0001",
+		"--central", w.hq.addr, "--root-key", filepath.Join(w.keysDir, "root.pub"), "--keyset", filepath.Join(w.keysDir, "keyset.cose")}, w.extra...)
+	w.gw = startDaemon(t, "storegated", args...)
 	w.payments = storegatev1.NewPaymentServiceClient(dial(t, w.gw.addr))
 }
 

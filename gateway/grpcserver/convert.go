@@ -79,3 +79,42 @@ func MaskAccount(a string) string {
 	}
 	return strings.Repeat("*", len(a)-keep) + a[len(a)-keep:]
 }
+
+var scanKindOf = map[gateway.ScanKind]storegatev1.ScanKind{
+	gateway.ScanUnknown:      storegatev1.ScanKind_SCAN_KIND_UNKNOWN,
+	gateway.ScanPaymentToken: storegatev1.ScanKind_SCAN_KIND_PAYMENT_TOKEN,
+	gateway.ScanPaymentCode:  storegatev1.ScanKind_SCAN_KIND_PAYMENT_CODE,
+	gateway.ScanProduct:      storegatev1.ScanKind_SCAN_KIND_PRODUCT,
+}
+
+func scanToProto(ev gateway.ScanEvent) *storegatev1.Scan {
+	out := &storegatev1.Scan{
+		Lane:        ev.Lane,
+		Kind:        scanKindOf[ev.Kind],
+		ScanId:      ev.ScanID,
+		Code:        ev.Code,
+		Fingerprint: ev.Fingerprint,
+		Symbology:   ev.Symbology,
+		ScannedAt:   timestamppb.New(ev.ScannedAt),
+	}
+	if !ev.ExpiresAt.IsZero() {
+		out.ExpiresAt = timestamppb.New(ev.ExpiresAt)
+	}
+	return out
+}
+
+func scannerToProto(s gateway.ScannerStatus) *storegatev1.ScannerStatus {
+	state := storegatev1.ScannerState_SCANNER_STATE_DOWN
+	if s.Up {
+		state = storegatev1.ScannerState_SCANNER_STATE_UP
+	}
+	return &storegatev1.ScannerStatus{
+		Lane:      s.Lane,
+		Device:    s.Device,
+		State:     state,
+		Since:     timestamppb.New(s.Since),
+		Frames:    s.Frames,
+		Dropped:   s.Dropped,
+		LastError: s.LastError,
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,6 +23,8 @@ type Server struct {
 	Gateway *gateway.Gateway
 	// Store is read by ExportAudit.
 	Store gateway.Store
+	// Scans streams the lanes' scanners; nil when the gateway has none.
+	Scans gateway.ScanFeed
 	// Version is the daemon's version, for GetStatus.
 	Version   string
 	StartedAt time.Time
@@ -93,7 +96,38 @@ func (srv *Server) GetStatus(ctx context.Context, _ *storegatev1.GetStatusReques
 	if !st.Outbox.Oldest.IsZero() {
 		out.OutboxOldestAge = durationpb.New(now().Sub(st.Outbox.Oldest))
 	}
+	if srv.Scans != nil {
+		for _, sc := range srv.Scans.Scanners() {
+			out.Scanners = append(out.Scanners, scannerToProto(sc))
+		}
+	}
 	return out, nil
+}
+
+// WatchScans streams a lane's scans to its POS. Payment credentials travel
+// only as a scan id and a masked fingerprint.
+func (srv *Server) WatchScans(in *storegatev1.WatchScansRequest, stream grpc.ServerStreamingServer[storegatev1.WatchScansResponse]) error {
+	if srv.Scans == nil {
+		return status.Error(codes.FailedPrecondition, "this gateway has no scanners configured")
+	}
+	if !gateway.ValidID(in.GetLane()) {
+		return status.Error(codes.InvalidArgument, "lane: malformed")
+	}
+	events, err := srv.Scans.WatchScans(stream.Context(), in.GetLane())
+	if err != nil {
+		return Status(err)
+	}
+	// Headers go out once the subscription exists, so a client that waits
+	// for them knows no scan from now on can be missed.
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
+	for ev := range events {
+		if err := stream.Send(&storegatev1.WatchScansResponse{Scan: scanToProto(ev)}); err != nil {
+			return err
+		}
+	}
+	return stream.Context().Err()
 }
 
 // ApplyKeyset installs a keyset signed by the root key.

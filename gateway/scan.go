@@ -1,0 +1,58 @@
+package gateway
+
+import (
+	"context"
+	"time"
+)
+
+// ScanKind classifies what a lane's scanner read.
+type ScanKind int
+
+// Scan kinds.
+const (
+	ScanUnknown ScanKind = iota
+	// ScanPaymentToken is an "SGP1:" token, held under a scan id.
+	ScanPaymentToken
+	// ScanPaymentCode is a 16-20 digit payment code, held under a scan id.
+	ScanPaymentCode
+	// ScanProduct is a product barcode with a valid check digit.
+	ScanProduct
+)
+
+// ScanEvent is one scan as the lane's POS may see it: product codes in full,
+// payment credentials only as a scan id and a masked fingerprint.
+type ScanEvent struct {
+	Lane string
+	Kind ScanKind
+	// ScanID names a held credential; pass it to Authorize.
+	ScanID string
+	// Code is the text of a product or unknown scan; empty for credentials.
+	Code string
+	// Fingerprint is a masked credential; empty when Code is set.
+	Fingerprint string
+	// Symbology is the AIM identifier the scanner sent, for example "]Q1".
+	Symbology string
+	ScannedAt time.Time
+	// ExpiresAt is when a held credential's scan id expires.
+	ExpiresAt time.Time
+}
+
+// ScannerStatus is one lane scanner's state.
+type ScannerStatus struct {
+	Lane      string
+	Device    string
+	Up        bool
+	Since     time.Time
+	Frames    uint64
+	Dropped   uint64
+	LastError string
+}
+
+// ScanFeed is what the POS-facing server needs from the lanes' scanners.
+type ScanFeed interface {
+	// WatchScans streams the lane's scans as they are read until ctx ends,
+	// then closes the channel. An unconfigured lane is ENOTFOUND.
+	WatchScans(ctx context.Context, lane string) (<-chan ScanEvent, error)
+	// Scanners returns each configured scanner's state.
+	Scanners() []ScannerStatus
+}
