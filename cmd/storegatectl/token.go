@@ -28,6 +28,9 @@ func runTokenMint(ctx context.Context, e *env, args []string) error {
 	if *keyPath == "" || *account == "" {
 		return usagef("--key and --account are required")
 	}
+	if *ttl <= 0 || *ttl > gateway.DefaultMaxTokenLifetime {
+		return usagef("--ttl %s: want more than 0 and at most %s (gateways refuse longer lifetimes)", *ttl, gateway.DefaultMaxTokenLifetime)
+	}
 	pem, err := os.ReadFile(*keyPath)
 	if err != nil {
 		return err

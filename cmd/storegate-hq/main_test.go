@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"storegate/central"
+	"storegate/gateway"
+	storegatev1 "storegate/proto/storegate/v1"
+)
+
+func TestHQ_Flags(t *testing.T) {
+	parse := func(args ...string) error {
+		m := NewMain()
+		m.Stdout, m.Stderr = &bytes.Buffer{}, &bytes.Buffer{}
+		return m.ParseFlags(args)
+	}
+	if err := parse("--version"); err != errExitOK {
+		t.Fatalf("--version: %v", err)
+	}
+	if err := parse("--keys", "k"); err == nil || !strings.Contains(err.Error(), "--data") {
+		t.Fatalf("missing --data: %v", err)
+	}
+	if err := parse("--data", "d", "--keys", "k", "--listen", "0.0.0.0:7444"); err == nil || !strings.Contains(err.Error(), "--insecure-listen") {
+		t.Fatalf("wide listen: %v", err)
+	}
+	if err := parse("--data", "d", "--keys", "k", "--account", "acct=-5"); err == nil {
+		t.Fatal("a negative opening balance was accepted")
+	}
+}
+
+// The whole program on a loopback port: it serves health and authorizes a
+// token against the account it opened.
+func TestHQ_Run(t *testing.T) {
+	dir := t.TempDir()
+	keys, err := central.InitHQKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMain()
+	m.Stderr = &bytes.Buffer{}
+	if err := m.ParseFlags([]string{"--addr-file", filepath.Join(dir, "addr"), "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "hq"), "--keys", filepath.Join(dir, "keys"), "--account", "acct-1=1000"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	addr, err := os.ReadFile(m.AddrFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(strings.TrimSpace(string(addr)), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v", h, err)
+	}
+	id, _ := gateway.NewTokenID()
+	now := time.Now()
+	tok, _ := gateway.MintToken(keys.Token, gateway.Claims{Issuer: "hq", Account: "acct-1", IssuedAt: now, Expires: now.Add(time.Minute), TokenID: id, Device: "d", Assurance: 2})
+	res, err := storegatev1.NewCentralServiceClient(conn).Authorize(ctx, &storegatev1.CentralServiceAuthorizeRequest{
+		StoreId: "s1", Lane: "1", PosTransactionId: "t1", Token: tok, Amount: 600, Currency: "JPY",
+	})
+	if err != nil || !res.GetApproved() {
+		t.Fatalf("authorize = %v, %v; want approved", res, err)
+	}
+	res, err = storegatev1.NewCentralServiceClient(conn).Authorize(ctx, &storegatev1.CentralServiceAuthorizeRequest{
+		StoreId: "s1", Lane: "1", PosTransactionId: "t2", Token: tok, Amount: 600, Currency: "JPY",
+	})
+	if err != nil || res.GetApproved() || res.GetReason() != storegatev1.DeclineReason_DECLINE_REASON_REPLAYED {
+		t.Fatalf("second sale with the token = %v, %v; want REPLAYED", res, err)
+	}
+}
