@@ -34,8 +34,8 @@ import (
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
-// binDir holds storegated, storegate-hq and storegatectl, built once for the
-// package's tests.
+// binDir holds storegated, storegate-hq, storegatectl and storegate-demo,
+// built once for the package's tests.
 var binDir string
 
 func TestMain(m *testing.M) {
@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "storegate/cmd/storegated", "storegate/cmd/storegate-hq", "storegate/cmd/storegatectl")
+	args = append(args, "storegate/cmd/storegated", "storegate/cmd/storegate-hq", "storegate/cmd/storegatectl", "storegate/cmd/storegate-demo")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -92,9 +92,18 @@ func (b *syncBuffer) String() string {
 // startDaemon starts a binary with --addr-file and waits until it serves.
 func startDaemon(t *testing.T, name string, args ...string) *daemon {
 	t.Helper()
+	return startDaemonEnv(t, nil, name, args...)
+}
+
+// startDaemonEnv is startDaemon with env added to the test's environment.
+func startDaemonEnv(t *testing.T, env []string, name string, args ...string) *daemon {
+	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	d := &daemon{t: t, log: &syncBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(filepath.Join(binDir, name), append(args, "--addr-file", addrFile)...)
+	if env != nil {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -122,6 +131,13 @@ func startDaemon(t *testing.T, name string, args ...string) *daemon {
 func (d *daemon) stop() {
 	d.t.Helper()
 	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.wait()
+}
+
+// wait requires a clean exit after a SIGTERM the test sent itself (a second
+// one would kill the process).
+func (d *daemon) wait() {
+	d.t.Helper()
 	select {
 	case err := <-d.done:
 		d.done <- err
@@ -178,6 +194,8 @@ type world struct {
 	gwData   string
 	hq, gw   *daemon
 	payments storegatev1.PaymentServiceClient
+	// metricsAddr is the gateway's bound /metrics address.
+	metricsAddr string
 }
 
 func newWorld(t *testing.T) *world {
@@ -196,8 +214,15 @@ func newWorld(t *testing.T) *world {
 func (w *world) startGateway() {
 	t := w.t
 	t.Helper()
+	metricsFile := filepath.Join(t.TempDir(), "metrics-addr")
 	w.gw = startDaemon(t, "storegated", "--listen", "127.0.0.1:0", "--data", w.gwData, "--store-id", "store-0001",
-		"--central", w.hq.addr, "--root-key", filepath.Join(w.keysDir, "root.pub"), "--keyset", filepath.Join(w.keysDir, "keyset.cose"))
+		"--central", w.hq.addr, "--root-key", filepath.Join(w.keysDir, "root.pub"), "--keyset", filepath.Join(w.keysDir, "keyset.cose"),
+		"--metrics-listen", "127.0.0.1:0", "--metrics-addr-file", metricsFile)
+	b, err := os.ReadFile(metricsFile)
+	if err != nil {
+		t.Fatalf("metrics address: %v", err)
+	}
+	w.metricsAddr = strings.TrimSpace(string(b))
 	w.payments = storegatev1.NewPaymentServiceClient(dial(t, w.gw.addr))
 }
 
@@ -510,7 +535,7 @@ func TestStoregated_Flags(t *testing.T) {
 	})
 	t.Run("ErrSecondDaemonSameStore", func(t *testing.T) {
 		data := t.TempDir()
-		args := []string{"--store-id", "s1", "--central", "127.0.0.1:1", "--root-key", filepath.Join(keys, "root.pub"), "--data", data, "--listen", "127.0.0.1:0"}
+		args := []string{"--store-id", "s1", "--central", "127.0.0.1:1", "--root-key", filepath.Join(keys, "root.pub"), "--data", data, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}
 		first := startDaemon(t, "storegated", args...)
 		defer first.stop()
 		start := time.Now()

@@ -84,6 +84,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for call durations; nil means time.Now.
 	Now func() time.Time
+	// Drain, when closed, ends every open stream (a health Watch, a scan
+	// watch, an audit export) by cancelling its context, so that
+	// GracefulStop waits only for unary calls such as a decision in
+	// flight. nil leaves streams alone.
+	Drain <-chan struct{}
 }
 
 // ServerOptions returns the grpc.ServerOption values that put o in force:
@@ -116,7 +121,7 @@ func (o Options) ServerOptions() []grpc.ServerOption {
 		// Observation runs outermost, so that it sees a recovered panic as
 		// the Internal error the client got.
 		grpc.ChainUnaryInterceptor(o.observeUnary, o.recoverUnary, o.deadlineUnary),
-		grpc.ChainStreamInterceptor(o.recoverStream),
+		grpc.ChainStreamInterceptor(o.recoverStream, o.drainStream),
 	}
 	if o.Creds != nil {
 		opts = append(opts, grpc.Creds(o.Creds))
@@ -177,6 +182,31 @@ func (o Options) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	}()
 	return handler(srv, ss)
 }
+
+// drainStream ends the stream when Drain is closed.
+func (o Options) drainStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if o.Drain == nil {
+		return handler(srv, ss)
+	}
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-o.Drain:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return handler(srv, &drainedStream{ServerStream: ss, ctx: ctx})
+}
+
+// drainedStream is a stream whose context Drain can cancel.
+type drainedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *drainedStream) Context() context.Context { return s.ctx }
 
 func (o Options) recovered(method string, p any) error {
 	if o.Observer != nil {

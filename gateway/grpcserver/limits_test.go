@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"storegate/gateway"
@@ -220,5 +222,43 @@ func TestRedact(t *testing.T) {
 	}
 	if got := grpcserver.Redact("lane 12 txn pos-1001"); got != "lane 12 txn pos-1001" {
 		t.Errorf("Redact changed text without a credential: %q", got)
+	}
+}
+
+func TestOptions_DrainEndsStreams(t *testing.T) {
+	drain := make(chan struct{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(grpcserver.Options{Drain: drain}.ServerOptions()...)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(s, hs)
+	go s.Serve(ln)
+	t.Cleanup(s.Stop)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	watch, err := healthpb.NewHealthClient(conn).Watch(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := watch.Recv(); err != nil || res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("first watch answer: %v, %v; want SERVING", res, err)
+	}
+	stopped := make(chan struct{})
+	go func() { s.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("GracefulStop returned with a watch open before Drain: the test proves nothing")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(drain)
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("GracefulStop still waits for the watch 5s after Drain was closed")
 	}
 }
