@@ -39,6 +39,11 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	// The daemons the tests start must not talk to a systemd that runs the
+	// tests; TestStoregated_SystemdNotify gives them one of its own.
+	for _, v := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"} {
+		os.Unsetenv(v)
+	}
 	dir, err := os.MkdirTemp("", "storegate-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

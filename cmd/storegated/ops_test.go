@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -78,9 +77,8 @@ func TestStoregated_SystemdNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock, msgs := notifySocket(t)
-	// WATCHDOG_PID is left out: go-systemd then pings for any process, as
-	// systemd's own sd_watchdog_enabled does.
-	os.Unsetenv("WATCHDOG_PID")
+	// WATCHDOG_PID is left out (TestMain unset it): go-systemd then pings
+	// for any process, as systemd's own sd_watchdog_enabled does.
 	env := []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=300000"}
 	// Central is unreachable: the gateway still decides (offline), so it
 	// is ready, healthy and pings the watchdog.
