@@ -8,8 +8,9 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.Version=$(VERSION)
 FUZZTIME ?= 60s
 DIST     ?= dist
-# A Debian version must start with a digit: a bare commit id becomes 0.0.0~id.
-DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -E 's/^([^0-9])/0.0.0~\1/')
+# A Debian version: a release (1.2.3 or v1.2.3) as it is; anything else, such
+# as a bare commit id from git describe, becomes 0.0.0~git<id>.
+DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -E '/^v?[0-9]+\.[0-9]/!s/^/0.0.0~git/; s/^v//')
 DEB_ARCH    ?= $(shell $(GO) env GOARCH)
 
 .PHONY: all build test demo package proto proto-check lint fuzz clean
@@ -37,7 +38,6 @@ package: build
 	sed 's#$${STOREGATE_BIN}#$(abspath $(BIN))#' packaging/nfpm.yaml > "$$tmp/nfpm.yaml" && \
 	STOREGATE_VERSION=$(DEB_VERSION) STOREGATE_ARCH=$(DEB_ARCH) \
 	  $(GO) tool nfpm package --config "$$tmp/nfpm.yaml" --packager deb --target $(DIST)/
-	@ls -1 $(DIST)/*.deb
 
 ## proto: regenerate the committed gRPC code from proto/ with the pinned tools
 proto:
