@@ -7,8 +7,13 @@ BIN      ?= bin
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.Version=$(VERSION)
 FUZZTIME ?= 60s
+DIST     ?= dist
+# A Debian version: a release (1.2.3 or v1.2.3) as it is; anything else, such
+# as a bare commit id from git describe, becomes 0.0.0~git<id>.
+DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -E '/^v?[0-9]+\.[0-9]/!s/^/0.0.0~git/; s/^v//')
+DEB_ARCH    ?= $(shell $(GO) env GOARCH)
 
-.PHONY: all build test demo proto proto-check lint fuzz clean
+.PHONY: all build test demo package proto proto-check lint fuzz clean
 
 all: build
 
@@ -24,6 +29,15 @@ test:
 ## demo: run the gateway end to end on embedded defaults in a temporary folder
 demo: build
 	$(BIN)/storegate-demo --bin $(BIN)
+
+## package: the Debian package (binaries, systemd unit, udev rule, example
+## config, state directory) into $(DIST), built with the pinned nfpm
+package: build
+	@mkdir -p $(DIST)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	sed 's#$${STOREGATE_BIN}#$(abspath $(BIN))#' packaging/nfpm.yaml > "$$tmp/nfpm.yaml" && \
+	STOREGATE_VERSION=$(DEB_VERSION) STOREGATE_ARCH=$(DEB_ARCH) \
+	  $(GO) tool nfpm package --config "$$tmp/nfpm.yaml" --packager deb --target $(DIST)/
 
 ## proto: regenerate the committed gRPC code from proto/ with the pinned tools
 proto:
@@ -53,4 +67,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

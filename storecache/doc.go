@@ -18,7 +18,8 @@
 //	meta          "schema" → uint64; "audit_head" → count (8) + SHA-256 of the
 //	              last audit record (32); "outbox_depth", "offline_exposure",
 //	              "disputed_count" → uint64 counters kept in the same
-//	              transactions as the records they count
+//	              transactions as the records they count; "health_probe" →
+//	              unix nanoseconds of the last Probe (storegated's health check)
 //	decisions     lane + 0x00 + POS transaction id → JSON gateway.StoredDecision
 //	spent         token id (16 bytes) → expiry, unix seconds (8)
 //	spent_by_exp  expiry (8) + token id → empty, to prune in expiry order

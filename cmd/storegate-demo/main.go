@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -22,10 +23,18 @@ import (
 	"time"
 )
 
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
 func main() {
 	bin := flag.String("bin", "bin", "folder holding storegated, storegate-hq and storegatectl")
 	keep := flag.Bool("keep", false, "keep the temporary folder (state, keys, logs) for a look afterwards")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println("storegate-demo", Version)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d := &demo{bin: *bin, out: os.Stdout}
@@ -86,9 +95,17 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 
+	tlsDir := d.path("tls")
+	tls := func(name string) string { return filepath.Join(tlsDir, name) }
+	d.heading("Make a development CA and certificates: every link below is mutual TLS")
+	if _, err := d.ctl(ctx, 0, "certs", "dev", "--dir", tlsDir); err != nil {
+		return err
+	}
+
 	d.heading("Start the reference central service (HQ) with one prepaid account holding 100000 JPY")
 	hq, err := d.start(ctx, "storegate-hq", "hq.addr",
-		"--listen", "127.0.0.1:0", "--data", d.path("hq"), "--keys", keys, "--account", "acct-0001=100000")
+		"--listen", "127.0.0.1:0", "--data", d.path("hq"), "--keys", keys, "--account", "acct-0001=100000",
+		"--tls-cert", tls("server.crt"), "--tls-key", tls("server.key"), "--tls-client-ca", tls("ca.crt"))
 	if err != nil {
 		return err
 	}
@@ -98,16 +115,37 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 	defer link.Close()
-	d.heading("Start the store's gateway, trusting HQ's root key, with lane 1's scanner on a serial port")
+	d.heading("Start the store's gateway, trusting HQ's root key; POS terminals must show a certificate from the CA; lane 1's scanner is on a serial port")
 	fmt.Fprintf(d.out, "(the \"scanner\" is a pseudo-terminal linked back to back with %s, which the gateway reads as a serial port)\n", link.LanePath)
+	metricsFile := d.path("metrics.addr")
 	gw, err := d.start(ctx, "storegated", "gw.addr",
 		"--listen", "127.0.0.1:0", "--data", d.path("store"), "--store-id", "store-0001",
 		"--central", hq, "--root-key", filepath.Join(keys, "root.pub"), "--keyset", filepath.Join(keys, "keyset.cose"),
+		"--tls-cert", tls("server.crt"), "--tls-key", tls("server.key"), "--tls-client-ca", tls("ca.crt"),
+		"--central-tls-ca", tls("ca.crt"), "--central-tls-cert", tls("gateway.crt"), "--central-tls-key", tls("gateway.key"),
+		"--metrics-listen", "127.0.0.1:0", "--metrics-addr-file", metricsFile,
 		"--lane", "1="+link.LanePath)
 	if err != nil {
 		return err
 	}
-	os.Setenv("STOREGATE_ADDR", gw)
+	metricsAddr, err := os.ReadFile(metricsFile)
+	if err != nil {
+		return err
+	}
+	export := func(kv ...string) {
+		for i := 0; i < len(kv); i += 2 {
+			fmt.Fprintf(d.out, "$ export %s=%s\n", kv[i], kv[i+1])
+			os.Setenv(kv[i], kv[i+1])
+		}
+	}
+	export("STOREGATE_ADDR", gw, "STOREGATE_TLS_CA", tls("ca.crt"))
+
+	d.heading("A client without a certificate is refused")
+	if _, err := d.ctl(ctx, 1, "status"); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "\nstoregatectl plays the POS from here on, with the POS's certificate:\n")
+	export("STOREGATE_TLS_CERT", tls("pos.crt"), "STOREGATE_TLS_KEY", tls("pos.key"))
 
 	d.heading("The customer's phone shows a token the central service signed for it a moment ago")
 	tokenFile := d.path("token.txt")
@@ -189,6 +227,30 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	}
 	if err := expect(out, "outbox           0 settlements waiting"); err != nil {
 		return err
+	}
+
+	d.heading("Prometheus scrapes the gateway's metrics: decisions by outcome, reason and mode")
+	fmt.Fprintf(d.out, "$ curl -s http://%s/metrics | grep -E '^storegate_(decisions_total|outbox_depth|central_reachable)'\n", strings.TrimSpace(string(metricsAddr)))
+	text, err := scrape(ctx, strings.TrimSpace(string(metricsAddr)))
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(text, "\n") {
+		for _, name := range []string{"storegate_decisions_total", "storegate_outbox_depth", "storegate_central_reachable"} {
+			if strings.HasPrefix(line, name) {
+				fmt.Fprintf(d.out, "  %s\n", line)
+			}
+		}
+	}
+	for _, want := range []string{
+		`storegate_decisions_total{mode="online",outcome="approved",reason="none"} 1`,
+		`storegate_decisions_total{mode="local",outcome="declined",reason="replayed"} 1`,
+		"storegate_outbox_depth 0",
+		"storegate_central_reachable 1",
+	} {
+		if err := expect(text, want); err != nil {
+			return err
+		}
 	}
 
 	d.heading("Stop both services (SIGTERM: in-flight calls finish, the store is closed cleanly)")
@@ -399,6 +461,27 @@ func (w *watcher) wait() (string, error) {
 		w.cmd.Process.Kill()
 		return "", errors.New("the POS saw no scan within 25s")
 	}
+}
+
+// scrape fetches the gateway's metrics page.
+func scrape(ctx context.Context, addr string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return "", err
+	}
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /metrics: %s", res.Status)
+	}
+	return string(b), nil
 }
 
 // waitDrained polls the gateway's status until its outbox is empty.

@@ -21,11 +21,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
 	"storegate/central"
+	"storegate/certs"
 	"storegate/gateway"
 	storegatev1 "storegate/proto/storegate/v1"
 )
@@ -66,6 +68,11 @@ type Main struct {
 	KeysDir        string
 	Currency       string
 	AddrFile       string
+	// TLSCert and TLSKey make the listener serve TLS; TLSClientCA makes
+	// it mutual: every gateway must present a certificate from that CA.
+	TLSCert     string
+	TLSKey      string
+	TLSClientCA string
 	// Accounts are opened with these balances when they do not exist yet.
 	Accounts map[string]int64
 	Stdout   io.Writer
@@ -118,6 +125,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.KeysDir, "keys", "", "directory of HQ's keys (root, token, keyset.cose)")
 	fs.StringVar(&m.Currency, "currency", m.Currency, "the currency the ledger books")
 	fs.StringVar(&m.AddrFile, "addr-file", "", "write the bound listen address to this file once serving")
+	fs.StringVar(&m.TLSCert, "tls-cert", "", "listener certificate, PEM")
+	fs.StringVar(&m.TLSKey, "tls-key", "", "listener private key, PEM")
+	fs.StringVar(&m.TLSClientCA, "tls-client-ca", "", "CA that gateways' client certificates must chain to (mutual TLS)")
 	fs.Var(accountFlag(m.Accounts), "account", "open account ID with BALANCE minor units if it does not exist (ID=BALANCE, repeat)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -136,8 +146,15 @@ func (m *Main) ParseFlags(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) && !m.InsecureListen {
-		return fmt.Errorf("--listen %s is not a loopback address; serving it without TLS needs --insecure-listen", m.Listen)
+	if (m.TLSCert == "") != (m.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if m.TLSClientCA != "" && m.TLSCert == "" {
+		return errors.New("--tls-client-ca needs --tls-cert and --tls-key")
+	}
+	mutual := m.TLSCert != "" && m.TLSClientCA != ""
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) && !m.InsecureListen && !mutual {
+		return fmt.Errorf("--listen %s is not a loopback address; serving it needs mutual TLS (--tls-cert, --tls-key, --tls-client-ca) or --insecure-listen", m.Listen)
 	}
 	return nil
 }
@@ -171,11 +188,19 @@ func (m *Main) Run(ctx context.Context) error {
 	svc := central.NewService(m.ledger, m.publisher, func() *gateway.Keyring { return keys.Keyring })
 	svc.Logger = m.logger
 
+	var opts []grpc.ServerOption
+	if m.TLSCert != "" {
+		cfg, err := certs.ServerConfig(m.TLSCert, m.TLSKey, m.TLSClientCA)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
+	}
 	ln, err := net.Listen("tcp", m.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	m.server = grpc.NewServer()
+	m.server = grpc.NewServer(opts...)
 	storegatev1.RegisterCentralServiceServer(m.server, svc)
 	m.health = health.NewServer()
 	healthpb.RegisterHealthServer(m.server, m.health)
@@ -196,7 +221,8 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.logger.Info("storegate-hq serving", "version", Version, "listen", ln.Addr().String(), "ledger", m.ledger.Path())
+	m.logger.Info("storegate-hq serving", "version", Version, "listen", ln.Addr().String(), "ledger", m.ledger.Path(),
+		"tls", m.TLSCert != "", "mutual_tls", m.TLSClientCA != "")
 	return nil
 }
 

@@ -17,7 +17,7 @@ import (
 // copy) or from a running gateway, calling fn with each stored record.
 type auditSource struct {
 	db   string
-	addr string
+	addr *target
 }
 
 func (a auditSource) scan(ctx context.Context, fn func(raw []byte) error) (headCheck func(*gateway.AuditChain) error, err error) {
@@ -65,8 +65,8 @@ func auditFlags(e *env, name, synopsis, help string) (*auditSource, *flagSetWith
 	fs := newFlags(e, name, synopsis, help)
 	src := &auditSource{}
 	fs.StringVar(&src.db, "db", "", "store file to read (storegated stopped, or a copy)")
-	addr := addrFlag(fs)
-	return src, &flagSetWithParse{fs: fs, after: func() { src.addr = *addr }}
+	src.addr = addrFlag(fs)
+	return src, &flagSetWithParse{fs: fs}
 }
 
 func runAuditVerify(ctx context.Context, e *env, args []string) error {

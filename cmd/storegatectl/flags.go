@@ -2,8 +2,8 @@ package main
 
 import "flag"
 
-// flagSetWithParse runs a hook after parsing, for flags whose value feeds a
-// struct built before parsing.
+// flagSetWithParse refuses stray arguments and runs an optional hook after
+// parsing, for flags whose value feeds a struct built before parsing.
 type flagSetWithParse struct {
 	fs    *flag.FlagSet
 	after func()
@@ -16,6 +16,8 @@ func (f *flagSetWithParse) parse(args []string) error {
 	if f.fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", f.fs.Args())
 	}
-	f.after()
+	if f.after != nil {
+		f.after()
+	}
 	return nil
 }

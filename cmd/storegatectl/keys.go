@@ -43,7 +43,7 @@ func runKeysetApply(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := dial(*addr)
+	conn, err := dial(addr)
 	if err != nil {
 		return err
 	}

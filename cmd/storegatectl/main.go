@@ -48,6 +48,7 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"keys init", "make HQ's root and token-signing keys and a signed keyset (development and tests)", runKeysInit},
+		{"certs dev", "make a development CA and mutual-TLS certificates for storegated, storegate-hq and POS clients", runCertsDev},
 		{"token mint", "sign a payment token as the central service would for a customer's phone", runTokenMint},
 		{"authorize", "ask the gateway to authorize a basket, as a POS would", runAuthorize},
 		{"reverse", "reverse an approved sale", runReverse},

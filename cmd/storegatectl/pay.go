@@ -84,7 +84,7 @@ func runAuthorize(ctx context.Context, e *env, args []string) error {
 	default:
 		return usagef("one of --token, --token-file or --scan-id is required")
 	}
-	conn, err := dial(*addr)
+	conn, err := dial(addr)
 	if err != nil {
 		return err
 	}
@@ -143,7 +143,7 @@ func runReverse(ctx context.Context, e *env, args []string) error {
 	if *txn == "" {
 		return usagef("--txn is required")
 	}
-	conn, err := dial(*addr)
+	conn, err := dial(addr)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	conn, err := dial(*addr)
+	conn, err := dial(addr)
 	if err != nil {
 		return err
 	}

@@ -61,7 +61,7 @@ func runScansWatch(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	conn, err := dial(*addr)
+	conn, err := dial(addr)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,12 +13,14 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"storegate/certs"
 	"storegate/devices"
 	"storegate/gateway"
+	"storegate/gateway/grpcserver"
 )
 
 // Config is storegated's configuration file (YAML). systemd/storegated.yaml
-// documents every field.
+// documents every field; TestExampleConfig checks that it names them all.
 type Config struct {
 	// StoreID names this store to the central service.
 	StoreID string `yaml:"store_id"`
@@ -25,8 +28,11 @@ type Config struct {
 	Currency string `yaml:"currency"`
 	// Listen is the gRPC address for the lanes' POS terminals.
 	Listen string `yaml:"listen"`
-	// InsecureListen allows a non-loopback Listen address without TLS.
+	// InsecureListen allows a non-loopback Listen address without mutual
+	// TLS, and a non-loopback metrics address.
 	InsecureListen bool `yaml:"insecure_listen"`
+	// TLS is the POS-facing listener's TLS.
+	TLS TLSConfig `yaml:"tls"`
 	// DataDir holds the store file, storegate.db.
 	DataDir string `yaml:"data_dir"`
 	// RootPublicKey is the path of HQ's root public key (PEM, PKIX).
@@ -41,9 +47,30 @@ type Config struct {
 	// ScanTTL is how long a scanned payment credential is held for the POS
 	// to authorize by scan id.
 	ScanTTL time.Duration `yaml:"scan_ttl"`
+	GRPC    GRPCConfig    `yaml:"grpc"`
+	Metrics MetricsConfig `yaml:"metrics"`
+	Health  HealthConfig  `yaml:"health"`
+	// ShutdownTimeout bounds the wait for in-flight calls at shutdown.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 }
+
+// TLSConfig is the TLS of the gateway's gRPC listener.
+type TLSConfig struct {
+	// CertFile and KeyFile are the server's certificate and key (PEM).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, makes TLS mutual: every POS must present a
+	// certificate that chains to a CA in this file.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Enabled reports whether the listener serves TLS.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" }
+
+// Mutual reports whether the listener requires client certificates.
+func (t TLSConfig) Mutual() bool { return t.Enabled() && t.ClientCAFile != "" }
 
 // CentralConfig is how to reach the central service.
 type CentralConfig struct {
@@ -51,6 +78,25 @@ type CentralConfig struct {
 	Address string `yaml:"address"`
 	// Timeout bounds each authorization call to central.
 	Timeout time.Duration `yaml:"timeout"`
+	// TLS is the link's TLS; required for a central address that is not
+	// loopback unless Insecure is set.
+	TLS CentralTLSConfig `yaml:"tls"`
+	// Insecure allows plaintext to a non-loopback central address
+	// (development only).
+	Insecure bool `yaml:"insecure"`
+}
+
+// CentralTLSConfig is the gateway's TLS toward the central service.
+type CentralTLSConfig struct {
+	// CAFile holds the CA(s) central's certificate must chain to.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the gateway's client certificate and key,
+	// for central's mutual TLS.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName, when set, is the name central's certificate must carry
+	// instead of the host in Address.
+	ServerName string `yaml:"server_name"`
 }
 
 // ForwardConfig tunes the settlement forwarder.
@@ -74,11 +120,33 @@ type LaneConfig struct {
 	MaxFrame int `yaml:"max_frame"`
 }
 
+// GRPCConfig holds the gRPC server's limits.
+type GRPCConfig struct {
+	// MaxMessageBytes bounds one request.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// DefaultDeadline is given to a call whose client set no deadline.
+	DefaultDeadline time.Duration `yaml:"default_deadline"`
+}
+
+// MetricsConfig is the Prometheus endpoint.
+type MetricsConfig struct {
+	// Listen is the HTTP address of /metrics; empty turns metrics off.
+	Listen string `yaml:"listen"`
+}
+
+// HealthConfig tunes the store health probe.
+type HealthConfig struct {
+	// CheckInterval is the time between two probes of the store.
+	CheckInterval time.Duration `yaml:"check_interval"`
+}
+
 // Defaults.
 const (
-	DefaultListen  = "127.0.0.1:7443"
-	DefaultDataDir = "/var/lib/storegate"
-	storeFileName  = "storegate.db"
+	DefaultListen          = "127.0.0.1:7443"
+	DefaultMetricsListen   = "127.0.0.1:9464"
+	DefaultDataDir         = "/var/lib/storegate"
+	DefaultShutdownTimeout = 10 * time.Second
+	storeFileName          = "storegate.db"
 )
 
 // DefaultConfig returns the configuration used where the file and flags are
@@ -94,8 +162,15 @@ func DefaultConfig() Config {
 			Interval:   gateway.DefaultForwardInterval,
 			MaxBackoff: gateway.DefaultForwardMaxBackoff,
 		},
-		ScanTTL:  devices.DefaultScanTTL,
-		LogLevel: "info",
+		ScanTTL: devices.DefaultScanTTL,
+		GRPC: GRPCConfig{
+			MaxMessageBytes: grpcserver.DefaultMaxRecvMsgSize,
+			DefaultDeadline: grpcserver.DefaultCallTimeout,
+		},
+		Metrics:         MetricsConfig{Listen: DefaultMetricsListen},
+		Health:          HealthConfig{CheckInterval: grpcserver.DefaultHealthInterval},
+		ShutdownTimeout: DefaultShutdownTimeout,
+		LogLevel:        "info",
 	}
 }
 
@@ -144,7 +219,23 @@ func (c *Config) Validate() error {
 	if len(c.Currency) != 3 {
 		bad("currency", "%q is not a three-letter ISO 4217 code", c.Currency)
 	}
-	if err := checkListen(c.Listen, c.InsecureListen); err != nil {
+	switch {
+	case c.TLS.CertFile != "" && c.TLS.KeyFile == "":
+		bad("tls.key_file", "required with tls.cert_file")
+	case c.TLS.KeyFile != "" && c.TLS.CertFile == "":
+		bad("tls.cert_file", "required with tls.key_file")
+	case c.TLS.ClientCAFile != "" && !c.TLS.Enabled():
+		bad("tls.client_ca_file", "needs tls.cert_file and tls.key_file: client certificates are asked for in a TLS handshake")
+	}
+	if !isLoopback(c.Listen) && !c.InsecureListen && !c.TLS.Mutual() {
+		if err := checkAddr(c.Listen); err != nil {
+			bad("listen", "%v", err)
+		} else if c.TLS.Enabled() {
+			bad("listen", "%q is not a loopback address; serving it needs mutual TLS (tls.client_ca_file), or --insecure-listen", c.Listen)
+		} else {
+			bad("listen", "%q is not a loopback address; serving it needs mutual TLS (tls.cert_file, tls.key_file, tls.client_ca_file), or --insecure-listen", c.Listen)
+		}
+	} else if err := checkAddr(c.Listen); err != nil {
 		bad("listen", "%v", err)
 	}
 	if c.DataDir == "" {
@@ -158,6 +249,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Central.Timeout <= 0 || c.Central.Timeout > 10*time.Second {
 		bad("central.timeout", "%s outside (0, 10s]", c.Central.Timeout)
+	}
+	ct := c.Central.TLS
+	switch {
+	case ct.CertFile != "" && ct.KeyFile == "":
+		bad("central.tls.key_file", "required with central.tls.cert_file")
+	case ct.KeyFile != "" && ct.CertFile == "":
+		bad("central.tls.cert_file", "required with central.tls.key_file")
+	case ct.CAFile == "" && (ct.CertFile != "" || ct.ServerName != ""):
+		bad("central.tls.ca_file", "required with the other central.tls fields")
+	case ct.CAFile == "" && c.Central.Address != "" && !isLoopback(c.Central.Address) && !c.Central.Insecure:
+		bad("central.tls.ca_file", "required for a central address that is not loopback (%q); central.insecure: true allows plaintext for development", c.Central.Address)
 	}
 	if c.Forward.Batch < 1 || c.Forward.Batch > 1000 {
 		bad("forward.batch", "%d outside 1 to 1000", c.Forward.Batch)
@@ -197,6 +299,25 @@ func (c *Config) Validate() error {
 	if c.ScanTTL < 5*time.Second || c.ScanTTL > 10*time.Minute {
 		bad("scan_ttl", "%s outside 5s to 10m", c.ScanTTL)
 	}
+	if c.GRPC.MaxMessageBytes < 4<<10 || c.GRPC.MaxMessageBytes > 16<<20 {
+		bad("grpc.max_message_bytes", "%d outside 4096 to 16777216", c.GRPC.MaxMessageBytes)
+	}
+	if c.GRPC.DefaultDeadline <= 0 || c.GRPC.DefaultDeadline > time.Minute {
+		bad("grpc.default_deadline", "%s outside (0, 1m]", c.GRPC.DefaultDeadline)
+	}
+	if c.Metrics.Listen != "" {
+		if err := checkAddr(c.Metrics.Listen); err != nil {
+			bad("metrics.listen", "%v", err)
+		} else if !isLoopback(c.Metrics.Listen) && !c.InsecureListen {
+			bad("metrics.listen", "%q is not a loopback address; metrics are plain HTTP, so a wider address needs --insecure-listen", c.Metrics.Listen)
+		}
+	}
+	if c.Health.CheckInterval < 100*time.Millisecond || c.Health.CheckInterval > time.Minute {
+		bad("health.check_interval", "%s outside 100ms to 1m", c.Health.CheckInterval)
+	}
+	if c.ShutdownTimeout <= 0 || c.ShutdownTimeout > 5*time.Minute {
+		bad("shutdown_timeout", "%s outside (0, 5m]", c.ShutdownTimeout)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -205,22 +326,43 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// checkListen refuses a listen address wider than loopback unless insecure is
-// set: without TLS, the gateway must not be reachable from the store network.
-func checkListen(addr string, insecure bool) error {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+// checkAddr checks that addr is a host:port.
+func checkAddr(addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("%q: %v", addr, err)
 	}
+	return nil
+}
+
+// isLoopback reports whether addr's host is localhost or a loopback IP. A
+// malformed address is not loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
 	if host == "localhost" {
-		return nil
+		return true
 	}
 	ip := net.ParseIP(host)
-	if ip != nil && ip.IsLoopback() {
-		return nil
+	return ip != nil && ip.IsLoopback()
+}
+
+// LoadTLS reads the TLS material the configuration names: the listener's
+// (nil when it serves plaintext) and the central link's (nil for plaintext).
+// Errors name the field whose file is at fault.
+func (c *Config) LoadTLS() (listener, central *tls.Config, err error) {
+	if c.TLS.Enabled() {
+		listener, err = certs.ServerConfig(c.TLS.CertFile, c.TLS.KeyFile, c.TLS.ClientCAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: tls: %w", err)
+		}
 	}
-	if insecure {
-		return nil
+	if ct := c.Central.TLS; ct.CAFile != "" {
+		central, err = certs.ClientConfig(ct.CAFile, ct.CertFile, ct.KeyFile, ct.ServerName)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: central.tls: %w", err)
+		}
 	}
-	return fmt.Errorf("%q is not a loopback address; serving it without TLS needs --insecure-listen", addr)
+	return listener, central, nil
 }

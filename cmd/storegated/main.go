@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -27,6 +29,7 @@ import (
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
 	"storegate/gateway/grpcserver"
+	"storegate/metrics"
 	"storegate/storecache"
 )
 
@@ -82,20 +85,40 @@ type Main struct {
 	Config Config
 	// AddrFile, if set, receives the bound listen address once serving.
 	AddrFile string
-	Stdout   io.Writer
-	Stderr   io.Writer
+	// MetricsAddrFile, if set, receives the bound metrics address.
+	MetricsAddrFile string
+	Stdout          io.Writer
+	Stderr          io.Writer
 
-	logger    *slog.Logger
-	store     *storecache.Store
-	scanners  *scanners
-	gw        *gateway.Gateway
-	conn      *grpc.ClientConn
-	server    *grpc.Server
-	health    *health.Server
-	listener  net.Listener
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	logger      *slog.Logger
+	store       *storecache.Store
+	scanners    *scanners
+	gw          *gateway.Gateway
+	conn        *grpc.ClientConn
+	server      *grpc.Server
+	health      *health.Server
+	checker     *grpcserver.HealthChecker
+	metrics     *metrics.Metrics
+	httpServer  *http.Server
+	listener    net.Listener
+	metricsLn   net.Listener
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	closeOnce   sync.Once
+	notifyReady bool
+	drain       chan struct{}
+}
+
+// streamGrace is how long open streams (health watchers above all) keep
+// running at shutdown before they are ended, so that a watcher hears
+// NOT_SERVING before its stream closes.
+const streamGrace = 500 * time.Millisecond
+
+// servedServices are the services whose health the checker sets besides the
+// whole server's.
+var servedServices = []string{
+	"storegate.v1.PaymentService",
+	"storegate.v1.AdminService",
 }
 
 // NewMain returns a Main with the default configuration.
@@ -123,7 +146,9 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 	checkOnly := fs.Bool("check-config", false, "validate the configuration and exit")
 	var (
 		storeID, listen, dataDir, rootKey, keyset, centralAddr, logLevel string
-		insecureListen                                                   bool
+		tlsCert, tlsKey, tlsClientCA, metricsListen                      string
+		centralCA, centralCert, centralKey, centralServerName            string
+		insecureListen, centralInsecure                                  bool
 		centralTimeout                                                   time.Duration
 	)
 	fs.StringVar(&storeID, "store-id", "", "this store's id (store_id)")
@@ -134,10 +159,20 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 	fs.StringVar(&keyset, "keyset", "", "signed keyset to apply at start (keyset_file)")
 	fs.StringVar(&centralAddr, "central", "", "central service address (central.address)")
 	fs.DurationVar(&centralTimeout, "central-timeout", 0, "deadline for central authorizations (central.timeout)")
+	fs.StringVar(&tlsCert, "tls-cert", "", "listener certificate, PEM (tls.cert_file)")
+	fs.StringVar(&tlsKey, "tls-key", "", "listener private key, PEM (tls.key_file)")
+	fs.StringVar(&tlsClientCA, "tls-client-ca", "", "CA that POS client certificates must chain to; makes TLS mutual (tls.client_ca_file)")
+	fs.StringVar(&centralCA, "central-tls-ca", "", "CA that central's certificate must chain to (central.tls.ca_file)")
+	fs.StringVar(&centralCert, "central-tls-cert", "", "the gateway's client certificate toward central (central.tls.cert_file)")
+	fs.StringVar(&centralKey, "central-tls-key", "", "the gateway's client key toward central (central.tls.key_file)")
+	fs.StringVar(&centralServerName, "central-tls-server-name", "", "name central's certificate must carry (central.tls.server_name)")
+	fs.BoolVar(&centralInsecure, "central-insecure", false, "allow plaintext to a non-loopback central address, for development (central.insecure)")
+	fs.StringVar(&metricsListen, "metrics-listen", "", "Prometheus /metrics HTTP address (metrics.listen; default "+DefaultMetricsListen+")")
 	fs.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (log_level)")
 	var lanes laneFlags
 	fs.Var(&lanes, "lane", "a lane's scanner, LANE=DEVICE (repeat; adds to the config file's lanes)")
 	fs.StringVar(&m.AddrFile, "addr-file", "", "write the bound listen address to this file once serving")
+	fs.StringVar(&m.MetricsAddrFile, "metrics-addr-file", "", "write the bound metrics address to this file once serving")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -166,8 +201,19 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 	set(&m.Config.Central.Address, centralAddr)
 	set(&m.Config.LogLevel, logLevel)
 	m.Config.Lanes = append(m.Config.Lanes, lanes...)
+	set(&m.Config.TLS.CertFile, tlsCert)
+	set(&m.Config.TLS.KeyFile, tlsKey)
+	set(&m.Config.TLS.ClientCAFile, tlsClientCA)
+	set(&m.Config.Central.TLS.CAFile, centralCA)
+	set(&m.Config.Central.TLS.CertFile, centralCert)
+	set(&m.Config.Central.TLS.KeyFile, centralKey)
+	set(&m.Config.Central.TLS.ServerName, centralServerName)
+	set(&m.Config.Metrics.Listen, metricsListen)
 	if insecureListen {
 		m.Config.InsecureListen = true
+	}
+	if centralInsecure {
+		m.Config.Central.Insecure = true
 	}
 	if centralTimeout != 0 {
 		m.Config.Central.Timeout = centralTimeout
@@ -176,6 +222,7 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 		return err
 	}
 	if *checkOnly {
+		// Beyond the fields: the files they name must be readable too.
 		if _, err := m.Config.LoadRootKey(); err != nil {
 			return err
 		}
@@ -184,17 +231,25 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 				return fmt.Errorf("config: keyset_file: %w", err)
 			}
 		}
+		if _, _, err := m.Config.LoadTLS(); err != nil {
+			return err
+		}
 		fmt.Fprintln(m.Stdout, "configuration OK")
 		return errExitOK
 	}
 	return nil
 }
 
-// Run opens the store, starts the gateway, the forwarder and the gRPC server,
-// and returns once serving. Close stops them.
+// Run opens the store, starts the gateway, the forwarder, the health checker,
+// the metrics endpoint and the gRPC server, tells systemd it is ready, and
+// returns once serving. Close stops them.
 func (m *Main) Run(ctx context.Context) error {
 	m.logger = newLogger(m.Stderr, m.Config.LogLevel)
 	root, err := m.Config.LoadRootKey()
+	if err != nil {
+		return err
+	}
+	listenTLS, centralTLS, err := m.Config.LoadTLS()
 	if err != nil {
 		return err
 	}
@@ -205,7 +260,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.conn, err = grpc.NewClient(m.Config.Central.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	centralCreds := insecure.NewCredentials()
+	if centralTLS != nil {
+		centralCreds = credentials.NewTLS(centralTLS)
+	}
+	m.conn, err = grpc.NewClient(m.Config.Central.Address, grpc.WithTransportCredentials(centralCreds))
 	if err != nil {
 		return fmt.Errorf("central.address: %w", err)
 	}
@@ -249,22 +308,53 @@ func (m *Main) Run(ctx context.Context) error {
 		m.logger.Warn("no keyset held: every token will be declined as unknown_key until HQ applies one")
 	}
 
+	m.drain = make(chan struct{})
+	m.metrics = metrics.New(metrics.Options{Version: Version, Status: m.gw.Status, Logger: m.logger.With("part", "metrics")})
+	m.health = health.NewServer()
+	m.checker = &grpcserver.HealthChecker{
+		Health:   m.health,
+		Services: servedServices,
+		Probe:    m.store.Probe,
+		Interval: m.Config.Health.CheckInterval,
+		Logger:   m.logger.With("part", "health"),
+		OnChange: m.metrics.SetStoreWritable,
+	}
+	// The first verdict is in before the first POS can ask.
+	m.checker.Check(ctx)
+
 	m.listener, err = net.Listen("tcp", m.Config.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	m.server = grpc.NewServer()
+	opts := grpcserver.Options{
+		MaxRecvMsgSize: m.Config.GRPC.MaxMessageBytes,
+		CallTimeout:    m.Config.GRPC.DefaultDeadline,
+		Observer:       m.metrics,
+		Logger:         m.logger.With("part", "grpc"),
+		Drain:          m.drain,
+	}
+	if listenTLS != nil {
+		opts.Creds = credentials.NewTLS(listenTLS)
+	}
+	m.server = grpc.NewServer(opts.ServerOptions()...)
 	srv := &grpcserver.Server{Gateway: m.gw, Store: m.store, Version: Version, StartedAt: time.Now()}
 	if m.scanners != nil {
 		// A nil *scanners in the interface would look configured.
 		srv.Scans = m.scanners
 	}
 	srv.Register(m.server)
-	m.health = health.NewServer()
 	healthpb.RegisterHealthServer(m.server, m.health)
 	reflection.Register(m.server)
-	m.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	m.health.SetServingStatus("storegate.v1.PaymentService", healthpb.HealthCheckResponse_SERVING)
+
+	if m.Config.Metrics.Listen != "" {
+		m.metricsLn, err = net.Listen("tcp", m.Config.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", m.metrics.Handler())
+		m.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
@@ -274,27 +364,36 @@ func (m *Main) Run(ctx context.Context) error {
 		if err := m.scanners.mgr.Open(); err != nil {
 			return fmt.Errorf("scanners: %w", err)
 		}
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			m.scanners.purgeLoop(runCtx)
-		}()
+		m.goDo(func() { m.scanners.purgeLoop(runCtx) })
 	}
-	m.wg.Add(3)
-	go func() {
-		defer m.wg.Done()
+	m.goDo(func() {
 		if err := m.server.Serve(m.listener); err != nil {
 			m.logger.Error("grpc server stopped", "err", err)
 		}
-	}()
-	go func() {
-		defer m.wg.Done()
-		fwd.Run(runCtx)
-	}()
-	go func() {
-		defer m.wg.Done()
-		m.pruneLoop(runCtx)
-	}()
+	})
+	if m.httpServer != nil {
+		m.goDo(func() {
+			if err := m.httpServer.Serve(m.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.logger.Error("metrics server stopped", "err", err)
+			}
+		})
+	}
+	m.goDo(func() { fwd.Run(runCtx) })
+	m.goDo(func() { m.pruneLoop(runCtx) })
+	m.goDo(func() { m.checker.Run(runCtx) })
+	m.goDo(func() { m.watchdog(runCtx) })
+
+	// The metrics address is written first: a reader that sees the listen
+	// address finds the metrics address already there.
+	metricsAddr := ""
+	if m.metricsLn != nil {
+		metricsAddr = m.metricsLn.Addr().String()
+		if m.MetricsAddrFile != "" {
+			if err := writeFileAtomic(m.MetricsAddrFile, []byte(metricsAddr+"\n")); err != nil {
+				return fmt.Errorf("metrics-addr-file: %w", err)
+			}
+		}
+	}
 	addr := m.listener.Addr().String()
 	if m.AddrFile != "" {
 		if err := writeFileAtomic(m.AddrFile, []byte(addr+"\n")); err != nil {
@@ -302,8 +401,20 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.logger.Info("storegated serving", "version", Version, "store_id", m.Config.StoreID, "listen", addr,
-		"store", m.Config.StorePath(), "central", m.Config.Central.Address)
+		"tls", m.Config.TLS.Enabled(), "mutual_tls", m.Config.TLS.Mutual(), "metrics", metricsAddr,
+		"store", m.Config.StorePath(), "central", m.Config.Central.Address, "central_tls", centralTLS != nil)
+	m.notifyReady = true
+	m.notify(fmt.Sprintf("READY=1\nSTATUS=serving on %s", addr))
 	return nil
+}
+
+// goDo runs fn in a goroutine that Close waits for.
+func (m *Main) goDo(fn func()) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		fn()
+	}()
 }
 
 func (m *Main) applyKeysetFile(ctx context.Context) error {
@@ -344,22 +455,43 @@ func (m *Main) pruneLoop(ctx context.Context) {
 	}
 }
 
-// Close stops serving: health goes NOT_SERVING, in-flight calls finish, the
-// background work stops, and the store is closed.
+// Close stops serving, in the order a POS can live with: systemd hears
+// STOPPING=1, health goes NOT_SERVING so that a POS or load balancer that
+// watches it stops sending, in-flight calls finish (each decision commits
+// before it answers) within shutdown_timeout, the background work stops, and
+// the store file is closed cleanly, every committed decision and queued
+// settlement on disk for the next start.
 func (m *Main) Close() error {
 	var err error
 	m.closeOnce.Do(func() {
+		if m.notifyReady {
+			m.notify("STOPPING=1\nSTATUS=stopping: finishing in-flight decisions")
+		}
 		if m.health != nil {
 			m.health.Shutdown()
 		}
 		if m.server != nil {
 			stopped := make(chan struct{})
 			go func() { m.server.GracefulStop(); close(stopped) }()
+			// New calls are refused from here on; unary calls in flight
+			// finish. Streams would hold GracefulStop forever: they end
+			// after a moment's grace.
 			select {
 			case <-stopped:
-			case <-time.After(10 * time.Second):
+			case <-time.After(streamGrace):
+			}
+			close(m.drain)
+			select {
+			case <-stopped:
+			case <-time.After(m.Config.ShutdownTimeout):
+				m.logger.Warn("in-flight calls did not finish in time; closing their connections", "shutdown_timeout", m.Config.ShutdownTimeout)
 				m.server.Stop()
 			}
+		}
+		if m.httpServer != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			m.httpServer.Shutdown(ctx)
+			cancel()
 		}
 		if m.cancel != nil {
 			m.cancel()
@@ -372,6 +504,9 @@ func (m *Main) Close() error {
 			m.conn.Close()
 		}
 		if m.store != nil {
+			if st, serr := m.store.OutboxStats(context.Background()); serr == nil && st.Depth > 0 {
+				m.logger.Info("settlements kept on disk for central", "outbox_depth", st.Depth, "offline_exposure", st.OfflineExposure)
+			}
 			err = m.store.Close()
 		}
 		if m.logger != nil {

@@ -34,11 +34,16 @@ import (
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
-// binDir holds storegated, storegate-hq and storegatectl, built once for the
-// package's tests.
+// binDir holds storegated, storegate-hq, storegatectl and storegate-demo,
+// built once for the package's tests.
 var binDir string
 
 func TestMain(m *testing.M) {
+	// The daemons the tests start must not talk to a systemd that runs the
+	// tests; TestStoregated_SystemdNotify gives them one of its own.
+	for _, v := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"} {
+		os.Unsetenv(v)
+	}
 	dir, err := os.MkdirTemp("", "storegate-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -49,7 +54,7 @@ func TestMain(m *testing.M) {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "storegate/cmd/storegated", "storegate/cmd/storegate-hq", "storegate/cmd/storegatectl")
+	args = append(args, "storegate/cmd/storegated", "storegate/cmd/storegate-hq", "storegate/cmd/storegatectl", "storegate/cmd/storegate-demo")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -92,9 +97,18 @@ func (b *syncBuffer) String() string {
 // startDaemon starts a binary with --addr-file and waits until it serves.
 func startDaemon(t *testing.T, name string, args ...string) *daemon {
 	t.Helper()
+	return startDaemonEnv(t, nil, name, args...)
+}
+
+// startDaemonEnv is startDaemon with env added to the test's environment.
+func startDaemonEnv(t *testing.T, env []string, name string, args ...string) *daemon {
+	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	d := &daemon{t: t, log: &syncBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(filepath.Join(binDir, name), append(args, "--addr-file", addrFile)...)
+	if env != nil {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -122,6 +136,13 @@ func startDaemon(t *testing.T, name string, args ...string) *daemon {
 func (d *daemon) stop() {
 	d.t.Helper()
 	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.wait()
+}
+
+// wait requires a clean exit after a SIGTERM the test sent itself (a second
+// one would kill the process).
+func (d *daemon) wait() {
+	d.t.Helper()
 	select {
 	case err := <-d.done:
 		d.done <- err
@@ -179,6 +200,8 @@ type world struct {
 	hq, gw   *daemon
 	payments storegatev1.PaymentServiceClient
 	extra    []string
+	// metricsAddr is the gateway's bound /metrics address.
+	metricsAddr string
 }
 
 // newWorld starts HQ and a gateway; extra are more storegated flags.
@@ -198,9 +221,16 @@ func newWorld(t *testing.T, extra ...string) *world {
 func (w *world) startGateway() {
 	t := w.t
 	t.Helper()
+	metricsFile := filepath.Join(t.TempDir(), "metrics-addr")
 	args := append([]string{"--listen", "127.0.0.1:0", "--data", w.gwData, "--store-id", "store-0001",
-		"--central", w.hq.addr, "--root-key", filepath.Join(w.keysDir, "root.pub"), "--keyset", filepath.Join(w.keysDir, "keyset.cose")}, w.extra...)
+		"--central", w.hq.addr, "--root-key", filepath.Join(w.keysDir, "root.pub"), "--keyset", filepath.Join(w.keysDir, "keyset.cose"),
+		"--metrics-listen", "127.0.0.1:0", "--metrics-addr-file", metricsFile}, w.extra...)
 	w.gw = startDaemon(t, "storegated", args...)
+	b, err := os.ReadFile(metricsFile)
+	if err != nil {
+		t.Fatalf("metrics address: %v", err)
+	}
+	w.metricsAddr = strings.TrimSpace(string(b))
 	w.payments = storegatev1.NewPaymentServiceClient(dial(t, w.gw.addr))
 }
 
@@ -513,7 +543,7 @@ func TestStoregated_Flags(t *testing.T) {
 	})
 	t.Run("ErrSecondDaemonSameStore", func(t *testing.T) {
 		data := t.TempDir()
-		args := []string{"--store-id", "s1", "--central", "127.0.0.1:1", "--root-key", filepath.Join(keys, "root.pub"), "--data", data, "--listen", "127.0.0.1:0"}
+		args := []string{"--store-id", "s1", "--central", "127.0.0.1:1", "--root-key", filepath.Join(keys, "root.pub"), "--data", data, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}
 		first := startDaemon(t, "storegated", args...)
 		defer first.stop()
 		start := time.Now()

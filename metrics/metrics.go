@@ -1,0 +1,146 @@
+package metrics
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"storegate/gateway"
+	"storegate/gateway/grpcserver"
+)
+
+// Namespace prefixes every storegate metric.
+const Namespace = "storegate"
+
+// DefaultStatusTimeout bounds the status read of one scrape.
+const DefaultStatusTimeout = 2 * time.Second
+
+// AuthorizeBuckets are the latency histogram's upper bounds in seconds: a
+// decision is a disk sync and usually a call to central under an 800ms
+// deadline, and a customer is waiting at the lane.
+var AuthorizeBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, .75, 1, 1.5, 2.5, 5, 10}
+
+// Options configures New.
+type Options struct {
+	// Version is the daemon's version, exported in storegate_build_info.
+	Version string
+	// Status reads the gateway's state at each scrape; nil exports no
+	// status gauges.
+	Status func(ctx context.Context) (*gateway.Status, error)
+	// Now is the clock for ages; nil means time.Now.
+	Now func() time.Time
+	// Logger receives scrape errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Metrics holds storegated's metrics. It implements grpcserver.Observer.
+type Metrics struct {
+	reg       *prometheus.Registry
+	logger    *slog.Logger
+	decisions *prometheus.CounterVec
+	replayed  prometheus.Counter
+	latency   *prometheus.HistogramVec
+	panics    *prometheus.CounterVec
+	writable  prometheus.Gauge
+}
+
+var _ grpcserver.Observer = (*Metrics)(nil)
+
+// New returns the metrics, registered on a registry of their own together
+// with the Go runtime's and the process's.
+func New(o Options) *Metrics {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Metrics{
+		reg:    prometheus.NewRegistry(),
+		logger: o.Logger,
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "decisions_total",
+			Help: "Payment decisions made, by outcome (approved, declined), decline reason (none for an approval) and mode (online, offline, local). A POS retry answered from the idempotency record is not a new decision.",
+		}, []string{"outcome", "reason", "mode"}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "authorize_replayed_total",
+			Help: "Authorize calls answered with the stored decision of an earlier identical request (POS retries).",
+		}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "authorize_duration_seconds",
+			Help:    "Time to answer Authorize, by result: approved, declined, or the gRPC code of a failed call.",
+			Buckets: AuthorizeBuckets,
+		}, []string{"result"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "grpc_panics_total",
+			Help: "Handler panics recovered and answered with Internal, by gRPC method. Any increase is a bug to report.",
+		}, []string{"method"}),
+		writable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "store_writable",
+			Help: "1 while the last health probe could write the store file, else 0 (grpc.health.v1 is NOT_SERVING then).",
+		}),
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "build_info", Help: "Always 1; the version label is storegated's.",
+		ConstLabels: prometheus.Labels{"version": o.Version},
+	})
+	build.Set(1)
+	m.reg.MustRegister(m.decisions, m.replayed, m.latency, m.panics, m.writable, build,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if o.Status != nil {
+		m.reg.MustRegister(&statusCollector{status: o.Status, now: o.Now, timeout: DefaultStatusTimeout})
+	}
+	return m
+}
+
+// ObserveAuthorize counts a decision and records the call's latency.
+func (m *Metrics) ObserveAuthorize(o grpcserver.AuthorizeObservation) {
+	result := o.Outcome
+	if result == "" {
+		result = o.Code.String()
+	}
+	m.latency.WithLabelValues(result).Observe(o.Took.Seconds())
+	switch {
+	case o.Outcome == "":
+	case o.Replayed:
+		m.replayed.Inc()
+	default:
+		m.decisions.WithLabelValues(o.Outcome, o.Reason, o.Mode).Inc()
+	}
+}
+
+// ObservePanic counts a recovered handler panic.
+func (m *Metrics) ObservePanic(method string) { m.panics.WithLabelValues(method).Inc() }
+
+// SetStoreWritable records the health probe's verdict.
+func (m *Metrics) SetStoreWritable(ok bool) {
+	if ok {
+		m.writable.Set(1)
+	} else {
+		m.writable.Set(0)
+	}
+}
+
+// Registry returns the registry, for tests and for adding collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in the Prometheus exposition format. A status
+// read that fails is logged and leaves its gauges out of that scrape; the
+// rest is still served.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      logAdapter{m.logger},
+	})
+}
+
+// logAdapter gives promhttp's error log to slog.
+type logAdapter struct{ l *slog.Logger }
+
+func (a logAdapter) Println(v ...any) { a.l.Warn("metrics scrape", "err", fmt.Sprint(v...)) }
