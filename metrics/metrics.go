@@ -33,6 +33,9 @@ type Options struct {
 	// Status reads the gateway's state at each scrape; nil exports no
 	// status gauges.
 	Status func(ctx context.Context) (*gateway.Status, error)
+	// Scanners reads the lanes' scanners at each scrape; nil exports no
+	// scanner metrics.
+	Scanners func() []gateway.ScannerStatus
 	// Now is the clock for ages; nil means time.Now.
 	Now func() time.Time
 	// Logger receives scrape errors; nil discards them.
@@ -95,6 +98,9 @@ func New(o Options) *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if o.Status != nil {
 		m.reg.MustRegister(&statusCollector{status: o.Status, now: o.Now, timeout: DefaultStatusTimeout})
+	}
+	if o.Scanners != nil {
+		m.reg.MustRegister(scannerCollector(o.Scanners))
 	}
 	return m
 }

@@ -110,3 +110,17 @@ func TestMetrics_StatusGauges(t *testing.T) {
 		wantLine(t, text, `storegate_grpc_panics_total{method="/x"} 1`)
 	})
 }
+
+func TestMetrics_Scanners(t *testing.T) {
+	m := metrics.New(metrics.Options{Scanners: func() []gateway.ScannerStatus {
+		return []gateway.ScannerStatus{
+			{Lane: "1", Device: "/dev/storegate/lane1", Up: true, Since: t0, Frames: 12, Dropped: 2},
+			{Lane: "2", Device: "/dev/storegate/lane2", Up: false, Since: t0},
+		}
+	}})
+	text := scrape(t, m)
+	wantLine(t, text, `storegate_scanner_up{device="/dev/storegate/lane1",lane="1"} 1`)
+	wantLine(t, text, `storegate_scanner_up{device="/dev/storegate/lane2",lane="2"} 0`)
+	wantLine(t, text, `storegate_scanner_frames_total{lane="1"} 12`)
+	wantLine(t, text, `storegate_scanner_dropped_frames_total{lane="1"} 2`)
+}

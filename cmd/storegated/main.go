@@ -309,7 +309,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	m.drain = make(chan struct{})
-	m.metrics = metrics.New(metrics.Options{Version: Version, Status: m.gw.Status, Logger: m.logger.With("part", "metrics")})
+	mopts := metrics.Options{Version: Version, Status: m.gw.Status, Logger: m.logger.With("part", "metrics")}
+	if m.scanners != nil {
+		mopts.Scanners = m.scanners.Scanners
+	}
+	m.metrics = metrics.New(mopts)
 	m.health = health.NewServer()
 	m.checker = &grpcserver.HealthChecker{
 		Health:   m.health,
