@@ -209,7 +209,7 @@ func policyFromProto(m *documentv1.Policy) (*Policy, error) {
 	switch life := m.GetMaxTokenLifetimeSeconds(); {
 	case life < 0:
 		pr.add("max_token_lifetime", "negative")
-	case time.Duration(life)*time.Second > DefaultMaxTokenLifetime:
+	case life > int64(DefaultMaxTokenLifetime/time.Second):
 		pr.add("max_token_lifetime", "%ds is over the %s every token is held to", life, DefaultMaxTokenLifetime)
 	default:
 		p.MaxTokenLifetime = time.Duration(life) * time.Second
