@@ -544,6 +544,17 @@ func (g *Gateway) Policy() *PolicySet {
 	return &PolicySet{}
 }
 
+// TokenLifetimeCap returns the token lifetime cap in force: the
+// verifier's own (DefaultMaxTokenLifetime unless configured), lowered by
+// the policy's.
+func (g *Gateway) TokenLifetimeCap() time.Duration {
+	v := g.verifier()
+	if v.MaxLifetime <= 0 {
+		return DefaultMaxTokenLifetime
+	}
+	return v.MaxLifetime
+}
+
 // verifier returns the token verifier with the policy's lifetime cap
 // applied: a policy may lower the cap, never raise it.
 func (g *Gateway) verifier() TokenVerifier {

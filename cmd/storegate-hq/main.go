@@ -161,14 +161,21 @@ func (m *Main) Run(ctx context.Context) error {
 			return fmt.Errorf("account %s: %w", id, err)
 		}
 	}
-	m.publisher, err = central.NewPublisher(m.ledger)
+	m.publisher, err = central.NewPublisher(m.ledger, keys.RootPublic)
 	if err != nil {
 		return err
 	}
-	if err := m.publisher.Publish(storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET, keys.Keyring.Version, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
+	if _, _, err := m.publisher.Publish(storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
 		return fmt.Errorf("publish keyset: %w", err)
 	}
-	svc := central.NewService(m.ledger, m.publisher, func() *gateway.Keyring { return keys.Keyring })
+	// Tokens are checked against the latest published keyset, so that a
+	// retired key's tokens are refused here as at the stores.
+	svc := central.NewService(m.ledger, m.publisher, func() *gateway.Keyring {
+		if k := m.publisher.Keyring(); k != nil {
+			return k
+		}
+		return keys.Keyring
+	})
 	svc.Logger = m.logger
 
 	ln, err := net.Listen("tcp", m.Listen)
