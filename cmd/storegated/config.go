@@ -44,6 +44,10 @@ type CentralConfig struct {
 	Address string `yaml:"address"`
 	// Timeout bounds each authorization call to central.
 	Timeout time.Duration `yaml:"timeout"`
+	// WatchMinBackoff and WatchMaxBackoff bound the wait before the policy
+	// stream (WatchPolicy) is reopened: exponential, with full jitter.
+	WatchMinBackoff time.Duration `yaml:"watch_min_backoff"`
+	WatchMaxBackoff time.Duration `yaml:"watch_max_backoff"`
 }
 
 // ForwardConfig tunes the settlement forwarder.
@@ -67,7 +71,11 @@ func DefaultConfig() Config {
 		Currency: gateway.DefaultCurrency,
 		Listen:   DefaultListen,
 		DataDir:  DefaultDataDir,
-		Central:  CentralConfig{Timeout: gateway.DefaultCentralTimeout},
+		Central: CentralConfig{
+			Timeout:         gateway.DefaultCentralTimeout,
+			WatchMinBackoff: gateway.DefaultWatchMinBackoff,
+			WatchMaxBackoff: gateway.DefaultWatchMaxBackoff,
+		},
 		Forward: ForwardConfig{
 			Batch:      gateway.DefaultForwardBatch,
 			Interval:   gateway.DefaultForwardInterval,
@@ -123,6 +131,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Central.Timeout <= 0 || c.Central.Timeout > 10*time.Second {
 		bad("central.timeout", "%s outside (0, 10s]", c.Central.Timeout)
+	}
+	if c.Central.WatchMinBackoff <= 0 {
+		bad("central.watch_min_backoff", "must be positive")
+	}
+	if c.Central.WatchMaxBackoff < c.Central.WatchMinBackoff {
+		bad("central.watch_max_backoff", "%s is less than central.watch_min_backoff (%s)", c.Central.WatchMaxBackoff, c.Central.WatchMinBackoff)
 	}
 	if c.Forward.Batch < 1 || c.Forward.Batch > 1000 {
 		bad("forward.batch", "%d outside 1 to 1000", c.Forward.Batch)

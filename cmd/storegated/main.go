@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"storegate/gateway"
@@ -183,7 +184,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.conn, err = grpc.NewClient(m.Config.Central.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// The policy stream stays open for days: keepalive pings find a
+	// connection that died silently, so that the stream is reopened and a
+	// freeze reaches the store within a second of HQ publishing it.
+	m.conn, err = grpc.NewClient(m.Config.Central.Address, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}))
 	if err != nil {
 		return fmt.Errorf("central.address: %w", err)
 	}
@@ -219,6 +224,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.gw.Keyring() == nil {
 		m.logger.Warn("no keyset held: every token will be declined as unknown_key until HQ applies one")
 	}
+	held := m.gw.DocumentVersions()
+	m.logger.Info("policy held", "keyset", held.Keyset, "policy", held.Policy, "store_policy", held.StorePolicy,
+		"freeze", held.Freeze, "mode", m.gw.Policy().Mode().String())
 
 	m.listener, err = net.Listen("tcp", m.Config.Listen)
 	if err != nil {
@@ -233,9 +241,17 @@ func (m *Main) Run(ctx context.Context) error {
 	m.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	m.health.SetServingStatus("storegate.v1.PaymentService", healthpb.HealthCheckResponse_SERVING)
 
+	watcher := &gateway.PolicyWatcher{
+		Gateway:    m.gw,
+		Source:     central,
+		MinBackoff: m.Config.Central.WatchMinBackoff,
+		MaxBackoff: m.Config.Central.WatchMaxBackoff,
+		Logger:     m.logger.With("part", "policy"),
+	}
+
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.wg.Add(3)
+	m.wg.Add(4)
 	go func() {
 		defer m.wg.Done()
 		if err := m.server.Serve(m.listener); err != nil {
@@ -249,6 +265,10 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() {
 		defer m.wg.Done()
 		m.pruneLoop(runCtx)
+	}()
+	go func() {
+		defer m.wg.Done()
+		watcher.Run(runCtx)
 	}()
 	addr := m.listener.Addr().String()
 	if m.AddrFile != "" {
@@ -280,7 +300,8 @@ func (m *Main) applyKeysetFile(ctx context.Context) error {
 	return nil
 }
 
-// pruneLoop forgets spent token ids long past their expiry.
+// pruneLoop forgets spent token ids long past their expiry, and limit
+// counter buckets older than every window in force.
 func (m *Main) pruneLoop(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -294,6 +315,11 @@ func (m *Main) pruneLoop(ctx context.Context) {
 				m.logger.Error("prune spent tokens", "err", err)
 			} else if n > 0 {
 				m.logger.Debug("pruned spent tokens", "count", n)
+			}
+			if n, err := m.gw.PruneCounters(ctx); err != nil {
+				m.logger.Error("prune limit counters", "err", err)
+			} else if n > 0 {
+				m.logger.Debug("pruned limit counter buckets", "count", n)
 			}
 		}
 	}

@@ -178,6 +178,9 @@ type world struct {
 	gwData   string
 	hq, gw   *daemon
 	payments storegatev1.PaymentServiceClient
+	// hqAdmin is storegate-hq's admin address, where storegatectl
+	// publishes.
+	hqAdmin string
 }
 
 func newWorld(t *testing.T) *world {
@@ -187,10 +190,25 @@ func newWorld(t *testing.T) *world {
 	if w.keys, err = central.InitHQKeys(w.keysDir); err != nil {
 		t.Fatal(err)
 	}
-	w.hq = startDaemon(t, "storegate-hq", "--listen", "127.0.0.1:0", "--data", w.hqData, "--keys", w.keysDir,
-		"--account", "acct-0001=100000", "--account", "acct-0002=500")
+	w.startHQ("127.0.0.1:0")
 	w.startGateway()
 	return w
+}
+
+// startHQ starts storegate-hq listening on listen, its admin service on a
+// port of its own.
+func (w *world) startHQ(listen string) {
+	t := w.t
+	t.Helper()
+	adminFile := filepath.Join(t.TempDir(), "admin.addr")
+	w.hq = startDaemon(t, "storegate-hq", "--listen", listen, "--data", w.hqData, "--keys", w.keysDir,
+		"--admin-listen", "127.0.0.1:0", "--admin-addr-file", adminFile,
+		"--account", "acct-0001=100000", "--account", "acct-0002=500")
+	b, err := os.ReadFile(adminFile)
+	if err != nil {
+		t.Fatalf("HQ's admin address: %v", err)
+	}
+	w.hqAdmin = strings.TrimSpace(string(b))
 }
 
 func (w *world) startGateway() {
