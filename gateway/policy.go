@@ -305,14 +305,15 @@ func ruleFromProto(pr *problems, at string, m *documentv1.Rule) Rule {
 	checkCap(pr, at+".max_amount_per_store", r.MaxAmountPerStore, MaxPolicyAmount)
 	r.AccountWindow = checkWindow(pr, at+".account_window", m.GetAccountWindowSeconds())
 	r.StoreWindow = checkWindow(pr, at+".store_window", m.GetStoreWindowSeconds())
+	accountCaps := r.MaxQuantityPerAccount != 0 || r.MaxAmountPerAccount != 0
 	switch {
-	case r.hasAccountCaps() && m.GetAccountWindowSeconds() == 0:
+	case accountCaps && m.GetAccountWindowSeconds() == 0:
 		pr.add(at+".account_window", "required with max_quantity_per_account or max_amount_per_account")
-	case !r.hasAccountCaps() && m.GetAccountWindowSeconds() != 0:
+	case !accountCaps && m.GetAccountWindowSeconds() != 0:
 		pr.add(at+".account_window", "set without a per-account cap to count against")
 	}
 	switch {
-	case r.MaxAmountPerStore > 0 && m.GetStoreWindowSeconds() == 0:
+	case r.MaxAmountPerStore != 0 && m.GetStoreWindowSeconds() == 0:
 		pr.add(at+".store_window", "required with max_amount_per_store")
 	case r.MaxAmountPerStore == 0 && m.GetStoreWindowSeconds() != 0:
 		pr.add(at+".store_window", "set without max_amount_per_store to count against")
