@@ -2,7 +2,9 @@ package main_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -228,6 +230,37 @@ func TestStoregated_Policy(t *testing.T) {
 		}
 		if out, _ := ctl(t, "policy", "show", "--addr", w.gw.addr); !strings.Contains(out, "freeze list version 3 (frozen accounts: 1)") {
 			t.Errorf("policy show after a restart:\n%s", out)
+		}
+	})
+	t.Run("KeysetRotation", func(t *testing.T) {
+		newPub, newKey, _ := gateway.GenerateKey()
+		pem, _ := gateway.MarshalPublicKeyPEM(newPub)
+		pubFile := filepath.Join(t.TempDir(), "token-2.pub")
+		if err := os.WriteFile(pubFile, pem, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out := w.mustHQCtl(t, []string{"keyset", "add"}, "--pub", pubFile, "--use", "token"); !strings.Contains(out, "keyset version 2") {
+			t.Fatalf("keyset add: %s", out)
+		}
+		w.waitStatus(t, "keyset v2 at the store", func(st *storegatev1.GetStatusResponse) bool { return st.GetKeysetVersion() == 2 })
+		oldKey := w.keys.Token
+		w.keys.Token = newKey
+		if d := w.authorize(t, sale("1", "newkey-1", w.mintAAL(t, "acct-0001", 2))).GetDecision(); !approved(d) {
+			t.Fatalf("a token of the added key: got %v, want approved (by the store and central)", d)
+		}
+		oldKID := gateway.KeyIDString(oldKey.Public().(ed25519.PublicKey))
+		if out := w.mustHQCtl(t, []string{"keyset", "retire"}, "--kid", oldKID); !strings.Contains(out, "keyset version 3") {
+			t.Fatalf("keyset retire: %s", out)
+		}
+		w.waitStatus(t, "keyset v3 at the store", func(st *storegatev1.GetStatusResponse) bool { return st.GetKeysetVersion() == 3 })
+		w.keys.Token = oldKey
+		d := w.authorize(t, sale("1", "oldkey-1", w.mintAAL(t, "acct-0001", 2))).GetDecision()
+		w.keys.Token = newKey
+		if !declinedBy(storegatev1.DeclineReason_DECLINE_REASON_KEY_RETIRED, "token.key_retired")(d) {
+			t.Fatalf("a token of the retired key: got %v, want KEY_RETIRED at the store", d)
+		}
+		if d := w.authorize(t, sale("1", "newkey-2", w.mintAAL(t, "acct-0001", 2))).GetDecision(); !approved(d) {
+			t.Fatalf("a token of the current key: got %v, want approved", d)
 		}
 	})
 }
