@@ -85,6 +85,12 @@ func (s *Store) ApplyFreezeList(ctx context.Context, list *gateway.FreezeList, r
 			return err
 		}
 		if ok, err := gateway.FreezeFollows(held, list); err != nil || !ok {
+			if err == nil {
+				var rec documentRecord
+				if v := tx.Bucket(bucketDocuments).Get([]byte(gateway.DocumentFreeze)); v != nil && json.Unmarshal(v, &rec) == nil && !bytes.Equal(rec.Raw, raw) {
+					s.logger.Warn("freeze list with the held version but other bytes ignored", "version", list.Version)
+				}
+			}
 			return err
 		}
 		b := tx.Bucket(bucketFrozen)

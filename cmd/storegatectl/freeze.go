@@ -49,7 +49,7 @@ func freezeAccounts(ctx context.Context, e *env, name string, frozen bool, args 
 	defer closeConn()
 	ctx, cancel := context.WithTimeout(ctx, *hq.timeout)
 	defer cancel()
-	res, err := pub.publishNext(ctx, kindFreeze, func() ([]byte, error) {
+	res, err := pub.publishNext(ctx, kindFreeze, *hq.out, func() ([]byte, error) {
 		var held uint64
 		if d := pub.latest(kindFreeze, ""); d != nil {
 			held = d.GetVersion()

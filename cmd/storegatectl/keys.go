@@ -121,7 +121,7 @@ func changeKeyset(ctx context.Context, e *env, hq *hqOptions, edit func(*documen
 	defer closeConn()
 	ctx, cancel := context.WithTimeout(ctx, *hq.timeout)
 	defer cancel()
-	res, err := pub.publishNext(ctx, storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET, func() ([]byte, error) {
+	res, err := pub.publishNext(ctx, storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET, *hq.out, func() ([]byte, error) {
 		ring, err := pub.keyring()
 		if err != nil {
 			return nil, err

@@ -58,6 +58,7 @@ func commands() []command {
 		{"keyset retire", "retire a key of HQ's keyset and publish it", runKeysetRetire},
 		{"policy publish", "sign a readable policy (YAML/JSON) with the root key and publish it through HQ", runPolicyPublish},
 		{"policy show", "print the policy a gateway enforces and its versions", runPolicyShow},
+		{"document apply", "push a signed policy, freeze list or keyset straight to a gateway", runDocumentApply},
 		{"freeze", "freeze accounts chain-wide (a signed freeze-list delta, published through HQ)", runFreeze},
 		{"unfreeze", "take accounts off the freeze list", runUnfreeze},
 		{"suspend", "stop payments at one store (--store) or the whole chain (--chain)", runSuspend},

@@ -17,14 +17,13 @@ import (
 const kindPolicy = storegatev1.DocumentKind_DOCUMENT_KIND_POLICY
 
 func runPolicyPublish(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "policy publish", "--root-key root.key [--hq ADDR] [--check] [--out FILE] FILE",
+	fs := newFlags(e, "policy publish", "--root-key root.key [--hq ADDR] [--out SIGNED] [--check] FILE",
 		"Reads a readable policy (YAML or JSON; systemd/policy.example.yaml documents the format),\n"+
 			"checks it, signs it with HQ's root key and publishes it through HQ, which sends it to\n"+
 			"every store it concerns (one store with store_id, else the whole chain). Without a\n"+
 			"version the next one for its scope is taken. --check only checks the file.")
 	hq := addHQFlags(fs)
-	check := fs.Bool("check", false, "check the file and print the policy; sign and publish nothing")
-	out := fs.String("out", "", "also write the signed document here (for AdminService.ApplyPolicy)")
+	check := fs.Bool("check", false, "check the file; sign and publish nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,8 +55,7 @@ func runPolicyPublish(ctx context.Context, e *env, args []string) error {
 	defer closeConn()
 	ctx, cancel := context.WithTimeout(ctx, *hq.timeout)
 	defer cancel()
-	var raw []byte
-	res, err := pub.publishNext(ctx, kindPolicy, func() ([]byte, error) {
+	res, err := pub.publishNext(ctx, kindPolicy, *hq.out, func() ([]byte, error) {
 		next := proto.Clone(m).(*documentv1.Policy)
 		if next.GetVersion() == 0 {
 			next.Version = 1
@@ -66,13 +64,9 @@ func runPolicyPublish(ctx context.Context, e *env, args []string) error {
 			}
 		}
 		next.IssuedAt = time.Now().Unix()
-		raw, err = gateway.SignPolicy(pub.root, next)
-		return raw, err
+		return gateway.SignPolicy(pub.root, next)
 	})
 	if err != nil {
-		return err
-	}
-	if err := writeSigned(*out, raw); err != nil {
 		return err
 	}
 	printPublished(e.stdout, "policy", res)
@@ -183,7 +177,7 @@ func setMode(ctx context.Context, e *env, name string, mode gateway.StoreMode, a
 	defer closeConn()
 	ctx, cancel := context.WithTimeout(ctx, *hq.timeout)
 	defer cancel()
-	res, err := pub.publishNext(ctx, kindPolicy, func() ([]byte, error) {
+	res, err := pub.publishNext(ctx, kindPolicy, *hq.out, func() ([]byte, error) {
 		next := &documentv1.Policy{Version: 1, StoreId: *store}
 		if d := pub.latest(kindPolicy, *store); d != nil {
 			ring, err := pub.keyring()

@@ -29,6 +29,7 @@ type hqOptions struct {
 	addr    *string
 	rootKey *string
 	timeout *time.Duration
+	out     *string
 }
 
 func addHQFlags(fs *flag.FlagSet) *hqOptions {
@@ -40,6 +41,7 @@ func addHQFlags(fs *flag.FlagSet) *hqOptions {
 		addr:    fs.String("hq", addr, "storegate-hq admin address (or set STOREGATE_HQ)"),
 		rootKey: fs.String("root-key", os.Getenv("STOREGATE_ROOT_KEY"), "HQ root private key that signs (PEM, PKCS#8; or set STOREGATE_ROOT_KEY)"),
 		timeout: fs.Duration("timeout", 10*time.Second, "deadline for the whole command"),
+		out:     fs.String("out", "", "also write the signed document published here (to push to a store with `document apply`)"),
 	}
 }
 
@@ -119,8 +121,9 @@ func (p *hqPublisher) publish(ctx context.Context, kind storegatev1.DocumentKind
 
 // publishNext builds a document on HQ's latest ones (build reads them
 // through p) and publishes it, building it afresh when another operator
-// published first.
-func (p *hqPublisher) publishNext(ctx context.Context, kind storegatev1.DocumentKind, build func() ([]byte, error)) (*storegatev1.PublishDocumentResponse, error) {
+// published first. With out set, the signed document published is also
+// written there, for AdminService pushes to a store.
+func (p *hqPublisher) publishNext(ctx context.Context, kind storegatev1.DocumentKind, out string, build func() ([]byte, error)) (*storegatev1.PublishDocumentResponse, error) {
 	var err error
 	for range publishAttempts {
 		if err = p.refresh(ctx); err != nil {
@@ -132,7 +135,7 @@ func (p *hqPublisher) publishNext(ctx context.Context, kind storegatev1.Document
 		}
 		res, perr := p.publish(ctx, kind, raw)
 		if perr == nil {
-			return res, nil
+			return res, writeSigned(out, raw)
 		}
 		err = perr
 		if status.Code(perr) != codes.FailedPrecondition {
@@ -149,6 +152,64 @@ func writeSigned(path string, raw []byte) error {
 	}
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
 		return fmt.Errorf("--out: %w", err)
+	}
+	return nil
+}
+
+func runDocumentApply(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "document apply", "--kind policy|freeze|keyset [--addr ADDR] SIGNED",
+		"Pushes a signed document straight to a running gateway (AdminService.ApplyPolicy,\n"+
+			"FreezeAccounts or ApplyKeyset), for a store that cannot reach HQ's stream: the same\n"+
+			"document HQ published, as `--out` of the publishing commands wrote it. The gateway\n"+
+			"checks it exactly as it checks the stream's: signature, key, version.")
+	addr := addrFlag(fs)
+	kind := fs.String("kind", "", "policy, freeze or keyset")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("want one signed document file")
+	}
+	raw, err := readInput(e, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	conn, err := dial(*addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	admin := storegatev1.NewAdminServiceClient(conn)
+	doc := &storegatev1.SignedDocument{CoseSign1: raw}
+	var applied *storegatev1.AppliedDocument
+	switch *kind {
+	case "policy":
+		res, err := admin.ApplyPolicy(ctx, &storegatev1.ApplyPolicyRequest{Document: doc})
+		if err != nil {
+			return rpcError(err)
+		}
+		applied = res.GetApplied()
+	case "freeze":
+		res, err := admin.FreezeAccounts(ctx, &storegatev1.FreezeAccountsRequest{Document: doc})
+		if err != nil {
+			return rpcError(err)
+		}
+		applied = res.GetApplied()
+	case "keyset":
+		res, err := admin.ApplyKeyset(ctx, &storegatev1.ApplyKeysetRequest{Document: doc})
+		if err != nil {
+			return rpcError(err)
+		}
+		applied = res.GetApplied()
+	default:
+		return usagef("--kind: want policy, freeze or keyset")
+	}
+	if applied.GetUnchanged() {
+		fmt.Fprintf(e.stdout, "%s version %d already held\n", *kind, applied.GetVersion())
+	} else {
+		fmt.Fprintf(e.stdout, "%s version %d applied\n", *kind, applied.GetVersion())
 	}
 	return nil
 }

@@ -179,8 +179,9 @@ func TestStoregated_Policy(t *testing.T) {
 			t.Fatalf("after unfreezing: got %v, want approved", d)
 		}
 	})
+	suspended := filepath.Join(t.TempDir(), "suspend-v2.cose")
 	t.Run("SuspendChain", func(t *testing.T) {
-		w.mustHQCtl(t, []string{"suspend"}, "--chain")
+		w.mustHQCtl(t, []string{"suspend"}, "--chain", "--out", suspended)
 		if d, _, ok := w.until(t, "acct-0001", "susp", 5*time.Second, declinedBy(storegatev1.DeclineReason_DECLINE_REASON_STORE_SUSPENDED, "policy.suspended")); !ok {
 			t.Fatalf("chain suspended: got %v, want STORE_SUSPENDED", d)
 		}
@@ -197,6 +198,27 @@ func TestStoregated_Policy(t *testing.T) {
 		pol, err := admin.GetPolicy(context.Background(), &storegatev1.GetPolicyRequest{})
 		if err != nil || pol.GetChain().GetVersion() != 3 || len(pol.GetChain().GetRules()) != 3 {
 			t.Errorf("policy after resuming: got %v, %v, want chain v3 with its 3 rules", pol, err)
+		}
+	})
+	t.Run("ErrOlderOrTamperedPushed", func(t *testing.T) {
+		// The suspension (chain v2) pushed straight to the store after the
+		// resume (v3): refused as older, and the store keeps selling.
+		out, code := ctl(t, "document", "apply", "--kind", "policy", "--addr", w.gw.addr, suspended)
+		if code != 1 || !strings.Contains(out, "FailedPrecondition") || !strings.Contains(out, "older than the held version 3") {
+			t.Errorf("document apply of an older policy: exit %d: %s", code, out)
+		}
+		raw, err := os.ReadFile(suspended)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[len(raw)/2] ^= 0x20
+		tampered := filepath.Join(t.TempDir(), "tampered.cose")
+		os.WriteFile(tampered, raw, 0o644)
+		if out, code := ctl(t, "document", "apply", "--kind", "policy", "--addr", w.gw.addr, tampered); code != 1 || !strings.Contains(out, "InvalidArgument") {
+			t.Errorf("document apply of a tampered policy: exit %d: %s", code, out)
+		}
+		if d, _, ok := w.until(t, "acct-0001", "push", time.Second, approved); !ok {
+			t.Errorf("after refused pushes: got %v, want approved", d)
 		}
 	})
 	t.Run("SuspendStore", func(t *testing.T) {
