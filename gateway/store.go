@@ -50,17 +50,17 @@ type Store interface {
 	// already has a decision; the key is checked first, so a retry of a
 	// committed sale is never mistaken for a replayed token. When a charge
 	// would take its window over its cap it writes nothing and returns a
-	// *LimitError. TokenID, when set, is TokenIDSize bytes. On success c.Settlement.Seq is set; when
-	// the disk refuses the transaction the error is EUNAVAILABLE and
-	// nothing of it is stored.
+	// *LimitError. TokenID, when set, is TokenIDSize bytes. On success
+	// c.Settlement.Seq is set; when the disk refuses the transaction the
+	// error is EUNAVAILABLE and nothing of it is stored.
 	CommitDecision(ctx context.Context, c *DecisionCommit) error
 	// CommitReversal durably reverses the approved sale under key: it queues
 	// stl, records rev on the sale's idempotency record, gives back the
-	// sale's counter charges and appends audit, in one transaction. When the sale was reversed before it writes nothing
-	// and returns the stored reversal and true. It returns ENOTFOUND when no
-	// sale is stored under key and ECONFLICT when the sale was declined.
-	// stl.Kind is SettlementReversal and rev.ID is stl.ID; on success
-	// stl.Seq is set.
+	// sale's counter charges and appends audit, in one transaction. When the
+	// sale was reversed before it writes nothing and returns the stored
+	// reversal and true. It returns ENOTFOUND when no sale is stored under
+	// key and ECONFLICT when the sale was declined. stl.Kind is
+	// SettlementReversal and rev.ID is stl.ID; on success stl.Seq is set.
 	CommitReversal(ctx context.Context, key IdempotencyKey, rev Reversal, stl *Settlement, audit AuditEntry) (Reversal, bool, error)
 
 	// PendingSettlements returns up to limit unacknowledged settlements, in

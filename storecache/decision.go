@@ -207,11 +207,12 @@ func applyDecision(tx *bolt.Tx, p *preparedDecision) (seq uint64, o outcome, err
 // CommitReversal durably reverses the approved sale under key: it queues stl
 // (whose Kind must be a reversal and whose ID must be rev.ID), records rev on
 // the sale's idempotency record, gives the sale's counter charges back and
-// appends audit, in one transaction shared with concurrent commits. On success it returns rev and false, and sets
-// stl.Seq. When the sale was reversed before it writes nothing and returns
-// the stored reversal and true. It returns ENOTFOUND when no sale is stored
-// under key and ECONFLICT when the sale was declined. Context and disk errors
-// behave as for CommitDecision.
+// appends audit, in one transaction shared with concurrent commits. On
+// success it returns rev and false, and sets stl.Seq. When the sale was
+// reversed before it writes nothing and returns the stored reversal and
+// true. It returns ENOTFOUND when no sale is stored under key and ECONFLICT
+// when the sale was declined. Context and disk errors behave as for
+// CommitDecision.
 func (s *Store) CommitReversal(ctx context.Context, key gateway.IdempotencyKey, rev gateway.Reversal, stl *gateway.Settlement, audit gateway.AuditEntry) (gateway.Reversal, bool, error) {
 	if err := validKey(key); err != nil {
 		return gateway.Reversal{}, false, err

@@ -24,19 +24,6 @@ func DocumentKindFromProto(k storegatev1.DocumentKind) (gateway.DocumentKind, bo
 	return d, ok
 }
 
-// DocumentKindToProto converts a domain document kind.
-func DocumentKindToProto(k gateway.DocumentKind) storegatev1.DocumentKind {
-	if k == gateway.DocumentStorePolicy {
-		k = gateway.DocumentPolicy
-	}
-	for w, d := range documentKinds {
-		if d == k {
-			return w
-		}
-	}
-	return storegatev1.DocumentKind_DOCUMENT_KIND_UNSPECIFIED
-}
-
 func applied(kind storegatev1.DocumentKind, version uint64, changed bool) *storegatev1.AppliedDocument {
 	return &storegatev1.AppliedDocument{Kind: kind, Version: version, Unchanged: !changed}
 }
