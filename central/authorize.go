@@ -127,7 +127,7 @@ func validateAuthorize(req *gateway.CentralRequest, currency string) error {
 // transaction and amount get the first answer again, without a second
 // debit; anything else is declined as replayed. A decline for an unknown
 // account or insufficient funds is recorded too, so the token cannot be
-// tried at another sale.
+// tried at another sale; so is one for an account on HQ's freeze list.
 func (l *Ledger) Authorize(req *gateway.CentralRequest, keys *gateway.Keyring, now time.Time) (*gateway.CentralResult, error) {
 	if err := validateAuthorize(req, l.currency); err != nil {
 		return nil, err
@@ -201,6 +201,8 @@ func (l *Ledger) Authorize(req *gateway.CentralRequest, keys *gateway.Keyring, n
 		switch {
 		case !found:
 			auth.Status, auth.Reason, auth.Message = AuthDeclined, gateway.ReasonCentralDeclined, "unknown account"
+		case frozen(tx, acctID):
+			auth.Status, auth.Reason, auth.Message = AuthDeclined, gateway.ReasonAccountFrozen, "the account is frozen by HQ"
 		case acct.Currency != req.Currency:
 			auth.Status, auth.Reason, auth.Message = AuthDeclined, gateway.ReasonCentralDeclined, "the account is held in "+acct.Currency
 		case acct.Balance < req.Amount:

@@ -2,7 +2,9 @@
 // storegated talks to: prepaid accounts and their balances, online
 // authorization of payment tokens and numeric payment codes, intake of the
 // stores' settlements, and the publication of HQ's signed documents to the
-// stores' WatchPolicy streams.
+// stores' WatchPolicy streams (HQAdminService takes them from HQ's
+// operators; the freeze lists among them apply to central's own books, so
+// that a frozen account is refused by central as well as by every store).
 //
 // It backs the demo, the end-to-end tests and the crash tests, so the
 // correctness of its books comes before features. Its state lives in one

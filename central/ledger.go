@@ -40,13 +40,21 @@ var (
 	settlementsBucket = []byte("settlements")
 	// codesBucket maps a numeric payment code to the account it charges.
 	codesBucket = []byte("codes")
-	// documentsBucket maps a document kind (gateway.DocumentKind) to the
-	// latest published signed document of that kind.
+	// documentsBucket maps a document kind (gateway.DocumentKind), and for
+	// a store's policy "/" and the store id, to the latest published signed
+	// document of that kind and scope.
 	documentsBucket = []byte("documents")
+	// freezeLogBucket maps a freeze list version (8 bytes, big-endian) to
+	// the published freeze list: the latest snapshot, if any, and every
+	// delta after it.
+	freezeLogBucket = []byte("freeze_log")
+	// frozenBucket maps a frozen account id to its gateway.FrozenAccount:
+	// the freeze lists applied to central's own books.
+	frozenBucket = []byte("frozen")
 
 	allBuckets = [][]byte{
 		accountsBucket, authorizationsBucket, authorizationIDsBucket,
-		settlementsBucket, codesBucket, documentsBucket,
+		settlementsBucket, codesBucket, documentsBucket, freezeLogBucket, frozenBucket,
 	}
 )
 

@@ -59,8 +59,12 @@ type fixture struct {
 	Publisher *central.Publisher
 	Service   *central.Service
 	Client    storegatev1.CentralServiceClient
-	TokenKey  ed25519.PrivateKey
-	Keyring   *gateway.Keyring
+	// Admin is HQ's administration client, served beside Client.
+	Admin    storegatev1.HQAdminServiceClient
+	TokenKey ed25519.PrivateKey
+	// RootKey is HQ's root key, which the publisher trusts.
+	RootKey ed25519.PrivateKey
+	Keyring *gateway.Keyring
 	// Now is the service's clock, fixed for the test.
 	Now time.Time
 }
@@ -80,7 +84,12 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 
-	f.Publisher, err = central.NewPublisher(f.Ledger)
+	rootPub, rootKey, err := gateway.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.RootKey = rootKey
+	f.Publisher, err = central.NewPublisher(f.Ledger, rootPub)
 	if err != nil {
 		t.Fatalf("NewPublisher: %v", err)
 	}
@@ -93,6 +102,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	srv := grpc.NewServer()
 	storegatev1.RegisterCentralServiceServer(srv, f.Service)
+	storegatev1.RegisterHQAdminServiceServer(srv, &central.AdminService{Publisher: f.Publisher})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -112,6 +122,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { conn.Close() })
 	f.Client = storegatev1.NewCentralServiceClient(conn)
+	f.Admin = storegatev1.NewHQAdminServiceClient(conn)
 	return f
 }
 

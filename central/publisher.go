@@ -2,7 +2,11 @@ package central
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/binary"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,14 +24,21 @@ const DefaultWatchBuffer = 16
 type Document struct {
 	Kind    storegatev1.DocumentKind
 	Version uint64
+	// StoreID is the store a policy is for; empty for the chain-wide policy
+	// and for every other kind.
+	StoreID string
+	// Snapshot is true for a freeze list that replaces every earlier one.
+	Snapshot bool
 	// Raw is the COSE_Sign1 document. It is shared: never modify it.
 	Raw         []byte
 	PublishedAt time.Time
 }
 
-// storedDocument is a documents bucket record.
+// storedDocument is a documents or freeze_log bucket record.
 type storedDocument struct {
 	Version     uint64    `json:"version"`
+	StoreID     string    `json:"store_id,omitempty"`
+	Snapshot    bool      `json:"snapshot,omitempty"`
 	Raw         []byte    `json:"raw"`
 	PublishedAt time.Time `json:"published_at"`
 }
@@ -53,22 +64,64 @@ func documentName(kind storegatev1.DocumentKind) (gateway.DocumentKind, error) {
 	return "", gateway.Errorf(gateway.EINVALID, "unknown document kind %v", kind)
 }
 
-// loadDocuments returns the published documents, keyset first.
-func (l *Ledger) loadDocuments() ([]Document, error) {
-	var docs []Document
+// documentKey is the documents bucket's key of the latest keyset or policy
+// of a scope: the kind's name, then "/" and the store id for a store's
+// policy.
+func documentKey(name gateway.DocumentKind, storeID string) []byte {
+	if storeID == "" {
+		return []byte(name)
+	}
+	return []byte(string(name) + "/" + storeID)
+}
+
+func (d Document) stored() storedDocument {
+	return storedDocument{Version: d.Version, StoreID: d.StoreID, Snapshot: d.Snapshot, Raw: d.Raw, PublishedAt: d.PublishedAt.UTC()}
+}
+
+func (s storedDocument) document(kind storegatev1.DocumentKind) Document {
+	return Document{Kind: kind, Version: s.Version, StoreID: s.StoreID, Snapshot: s.Snapshot, Raw: s.Raw, PublishedAt: s.PublishedAt}
+}
+
+// publishedDocuments is what the ledger holds: the latest keyset, the
+// latest policy of each scope, and the freeze log (the latest snapshot, if
+// any, and every delta after it, in version order).
+type publishedDocuments struct {
+	keyset   *Document
+	policies map[string]Document
+	freeze   []Document
+}
+
+// loadDocuments reads the published documents.
+func (l *Ledger) loadDocuments() (*publishedDocuments, error) {
+	docs := &publishedDocuments{policies: make(map[string]Document)}
 	err := l.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(documentsBucket)
-		for _, k := range documentKinds {
+		err := tx.Bucket(documentsBucket).ForEach(func(k, v []byte) error {
 			var sd storedDocument
-			found, err := getJSON(b, []byte(k.name), &sd)
-			if err != nil {
-				return fmt.Errorf("document %s: %w", k.name, err)
+			if err := decodeJSON(v, &sd); err != nil {
+				return fmt.Errorf("document %s: %w", k, err)
 			}
-			if found {
-				docs = append(docs, Document{Kind: k.kind, Version: sd.Version, Raw: sd.Raw, PublishedAt: sd.PublishedAt})
+			name, _, _ := strings.Cut(string(k), "/")
+			switch gateway.DocumentKind(name) {
+			case gateway.DocumentKeyset:
+				d := sd.document(storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET)
+				docs.keyset = &d
+			case gateway.DocumentPolicy:
+				docs.policies[sd.StoreID] = sd.document(storegatev1.DocumentKind_DOCUMENT_KIND_POLICY)
 			}
+			// Freeze lists live in the freeze log.
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
+		return tx.Bucket(freezeLogBucket).ForEach(func(k, v []byte) error {
+			var sd storedDocument
+			if err := decodeJSON(v, &sd); err != nil {
+				return fmt.Errorf("freeze log %x: %w", k, err)
+			}
+			docs.freeze = append(docs.freeze, sd.document(storegatev1.DocumentKind_DOCUMENT_KIND_FREEZE_LIST))
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load documents: %w", err)
@@ -76,40 +129,43 @@ func (l *Ledger) loadDocuments() ([]Document, error) {
 	return docs, nil
 }
 
-// saveDocument durably records doc as the latest of its kind. It returns
-// false when that exact version is already recorded, ESTALE when a higher
-// version is, and ECONFLICT when the same version is recorded with other
-// bytes.
-func (l *Ledger) saveDocument(doc Document) (bool, error) {
-	name, err := documentName(doc.Kind)
-	if err != nil {
-		return false, err
-	}
-	changed := false
-	err = l.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(documentsBucket)
-		var held storedDocument
-		found, err := getJSON(b, []byte(name), &held)
-		if err != nil {
+// saveDocument durably records doc as the latest of its kind and scope,
+// and for a freeze list applies it to the ledger's freeze list and the
+// freeze log, in one transaction. The caller has checked the version.
+func (l *Ledger) saveDocument(doc Document, list *gateway.FreezeList) error {
+	return l.db.Update(func(tx *bolt.Tx) error {
+		if list == nil {
+			name, err := documentName(doc.Kind)
+			if err != nil {
+				return err
+			}
+			return putJSON(tx.Bucket(documentsBucket), documentKey(name, doc.StoreID), doc.stored())
+		}
+		log := tx.Bucket(freezeLogBucket)
+		if list.Snapshot {
+			// Older entries are of no use to any store any more: one
+			// behind the snapshot gets the snapshot.
+			var old [][]byte
+			_ = log.ForEach(func(k, _ []byte) error {
+				old = append(old, bytes.Clone(k))
+				return nil
+			})
+			for _, k := range old {
+				if err := log.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		if err := putJSON(log, binary.BigEndian.AppendUint64(nil, doc.Version), doc.stored()); err != nil {
 			return err
 		}
-		switch {
-		case found && held.Version > doc.Version:
-			return gateway.Errorf(gateway.ESTALE, "%s version %d is older than the published version %d", name, doc.Version, held.Version)
-		case found && held.Version == doc.Version && bytes.Equal(held.Raw, doc.Raw):
-			return nil
-		case found && held.Version == doc.Version:
-			return gateway.Errorf(gateway.ECONFLICT, "%s version %d is already published with other content", name, doc.Version)
-		}
-		changed = true
-		return putJSON(b, []byte(name), storedDocument{Version: doc.Version, Raw: doc.Raw, PublishedAt: doc.PublishedAt.UTC()})
+		return applyFreeze(tx, list)
 	})
-	return changed, err
 }
 
-// Publisher holds the latest signed document of each kind, persisted in the
-// ledger, and hands each new publication to every watcher. A watcher that
-// falls behind is dropped rather than allowed to slow Publish down.
+// Publisher verifies HQ's signed documents, persists them in the ledger and
+// hands each new publication to the stores' watchers. A watcher that falls
+// behind is dropped rather than allowed to slow Publish down.
 type Publisher struct {
 	// Buffer is each watcher's channel size; zero means DefaultWatchBuffer.
 	// Set it before the first Watch.
@@ -118,96 +174,217 @@ type Publisher struct {
 	Now func() time.Time
 
 	ledger   *Ledger
+	root     ed25519.PublicKey
 	mu       sync.Mutex
-	docs     map[storegatev1.DocumentKind]Document
+	docs     *publishedDocuments
+	keyring  *gateway.Keyring
 	watchers map[*Watcher]struct{}
 	closed   bool
 }
 
-// NewPublisher returns a publisher over the documents the ledger holds.
-func NewPublisher(l *Ledger) (*Publisher, error) {
+// NewPublisher returns a publisher over the documents the ledger holds,
+// trusting root, HQ's root public key: every document is verified against
+// it (and against the policy keys of the latest keyset) before it is
+// published.
+func NewPublisher(l *Ledger, root ed25519.PublicKey) (*Publisher, error) {
+	if len(root) != ed25519.PublicKeySize {
+		return nil, gateway.Errorf(gateway.EINVALID, "publisher: a root public key is required")
+	}
 	docs, err := l.loadDocuments()
 	if err != nil {
 		return nil, err
 	}
-	p := &Publisher{
-		Now:      time.Now,
-		ledger:   l,
-		docs:     make(map[storegatev1.DocumentKind]Document, len(docs)),
-		watchers: make(map[*Watcher]struct{}),
-	}
-	for _, d := range docs {
-		p.docs[d.Kind] = d
+	p := &Publisher{Now: time.Now, ledger: l, root: root, docs: docs, watchers: make(map[*Watcher]struct{})}
+	if docs.keyset != nil {
+		if p.keyring, err = gateway.OpenKeyset(docs.keyset.Raw, root); err != nil {
+			return nil, fmt.Errorf("published keyset: %w", err)
+		}
 	}
 	return p, nil
 }
 
-// Publish durably records a signed document as the latest of its kind and
-// sends it to every watcher. It refuses a version lower than the one
-// published (ESTALE) and the same version with other content (ECONFLICT);
-// publishing the same version again changes nothing. Publish never waits
-// for a watcher.
-func (p *Publisher) Publish(kind storegatev1.DocumentKind, version uint64, raw []byte) error {
-	if _, err := documentName(kind); err != nil {
-		return err
-	}
-	if version == 0 {
-		return gateway.Errorf(gateway.EINVALID, "document version must be at least 1")
-	}
-	if len(raw) == 0 || len(raw) > gateway.MaxDocumentSize {
-		return gateway.Errorf(gateway.EINVALID, "signed document is %d bytes, want 1 to %d", len(raw), gateway.MaxDocumentSize)
-	}
-	doc := Document{Kind: kind, Version: version, Raw: bytes.Clone(raw), PublishedAt: p.Now().UTC()}
+// Keyring returns the keys of the latest published keyset, or nil before
+// any: central verifies tokens against it.
+func (p *Publisher) Keyring() *gateway.Keyring {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.keyring
+}
 
+// Publish verifies a signed document of the given kind, durably records it
+// as the latest of its kind and scope (a freeze list also goes into the
+// ledger's own freeze list, so central refuses frozen accounts), and sends
+// it to every watcher it concerns. It returns the document and whether it
+// changed anything. Publish refuses a document that does not verify or is
+// invalid (EINVALID), a version older than the one published for its scope
+// (ESTALE), the same version with other content and a freeze delta that
+// does not follow the latest freeze version (ECONFLICT); publishing the
+// same document again changes nothing. Publish never waits for a watcher.
+func (p *Publisher) Publish(kind storegatev1.DocumentKind, raw []byte) (Document, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return gateway.Errorf(gateway.EUNAVAILABLE, "publisher is closed")
+		return Document{}, false, gateway.Errorf(gateway.EUNAVAILABLE, "publisher is closed")
 	}
-	changed, err := p.ledger.saveDocument(doc)
-	if err != nil || !changed {
-		return err
+	doc := Document{Kind: kind, Raw: bytes.Clone(raw), PublishedAt: p.Now().UTC()}
+	var (
+		held    *Document
+		list    *gateway.FreezeList
+		keyring *gateway.Keyring
+		err     error
+	)
+	switch kind {
+	case storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET:
+		if keyring, err = gateway.OpenKeyset(raw, p.root); err != nil {
+			return Document{}, false, err
+		}
+		doc.Version, held = keyring.Version, p.docs.keyset
+	case storegatev1.DocumentKind_DOCUMENT_KIND_POLICY:
+		pol, err := gateway.OpenPolicy(raw, p.root, p.keyring)
+		if err != nil {
+			return Document{}, false, err
+		}
+		doc.Version, doc.StoreID = pol.Version, pol.StoreID
+		if d, ok := p.docs.policies[pol.StoreID]; ok {
+			held = &d
+		}
+	case storegatev1.DocumentKind_DOCUMENT_KIND_FREEZE_LIST:
+		if list, err = gateway.OpenFreezeList(raw, p.root, p.keyring); err != nil {
+			return Document{}, false, err
+		}
+		doc.Version, doc.Snapshot = list.Version, list.Snapshot
+		if n := len(p.docs.freeze); n > 0 {
+			held = &p.docs.freeze[n-1]
+		}
+	default:
+		return Document{}, false, gateway.Errorf(gateway.EINVALID, "unknown document kind %v", kind)
 	}
-	p.docs[kind] = doc
+	if held != nil && held.Version == doc.Version {
+		if bytes.Equal(held.Raw, doc.Raw) {
+			return *held, false, nil
+		}
+		return Document{}, false, gateway.Errorf(gateway.ECONFLICT, "%s version %d is already published with other content", describe(doc), doc.Version)
+	}
+	if list != nil {
+		var heldVersion uint64
+		if held != nil {
+			heldVersion = held.Version
+		}
+		if _, err := gateway.FreezeFollows(heldVersion, list); err != nil {
+			return Document{}, false, err
+		}
+	} else if held != nil && held.Version > doc.Version {
+		return Document{}, false, gateway.Errorf(gateway.ESTALE, "%s version %d is older than the published version %d", describe(doc), doc.Version, held.Version)
+	}
+	if err := p.ledger.saveDocument(doc, list); err != nil {
+		return Document{}, false, err
+	}
+	switch kind {
+	case storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET:
+		p.docs.keyset, p.keyring = &doc, keyring
+	case storegatev1.DocumentKind_DOCUMENT_KIND_POLICY:
+		p.docs.policies[doc.StoreID] = doc
+	default:
+		if doc.Snapshot {
+			p.docs.freeze = nil
+		}
+		p.docs.freeze = append(p.docs.freeze, doc)
+	}
 	for w := range p.watchers {
+		if doc.StoreID != "" && doc.StoreID != w.storeID {
+			continue
+		}
 		select {
 		case w.c <- doc:
 		default:
 			p.drop(w, gateway.Errorf(gateway.EUNAVAILABLE, "watcher fell %d publications behind; reconnect and resume", cap(w.c)))
 		}
 	}
-	return nil
+	return doc, true, nil
 }
 
-// Latest returns the latest published document of a kind.
-func (p *Publisher) Latest(kind storegatev1.DocumentKind) (Document, bool) {
+// describe names a document's kind and scope for messages.
+func describe(d Document) string {
+	name, _ := documentName(d.Kind)
+	if d.StoreID != "" {
+		return fmt.Sprintf("%s for store %s", name, d.StoreID)
+	}
+	return string(name)
+}
+
+// Documents returns the latest published documents: the keyset, the
+// chain-wide policy, each store's policy (by store id) and the latest
+// freeze list.
+func (p *Publisher) Documents() []Document {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	d, ok := p.docs[kind]
-	return d, ok
+	var out []Document
+	if p.docs.keyset != nil {
+		out = append(out, *p.docs.keyset)
+	}
+	stores := make([]string, 0, len(p.docs.policies))
+	for id := range p.docs.policies {
+		stores = append(stores, id)
+	}
+	sort.Strings(stores) // the chain-wide policy, "", first
+	for _, id := range stores {
+		out = append(out, p.docs.policies[id])
+	}
+	if n := len(p.docs.freeze); n > 0 {
+		out = append(out, p.docs.freeze[n-1])
+	}
+	return out
 }
 
-// Watch returns the published documents newer than the versions in have
-// (by kind; a missing kind counts as version 0), keyset first, and a
-// watcher that receives every later publication. Nothing published is
-// missed or sent twice between the two. The caller must Close the watcher.
-func (p *Publisher) Watch(have map[storegatev1.DocumentKind]uint64) ([]Document, *Watcher) {
+// Versions are the versions of the documents a store holds; zero for a
+// kind it holds none of.
+type Versions struct {
+	Keyset uint64
+	// Policy is the chain-wide policy's version, StorePolicy the store's
+	// own.
+	Policy      uint64
+	StorePolicy uint64
+	Freeze      uint64
+}
+
+// Watch returns what store storeID lacks, given the versions it holds, and
+// a watcher that receives every later publication for that store (the
+// chain's documents and its own policy). What it lacks comes keyset first,
+// then the chain-wide policy, the store's policy, and the freeze list: the
+// latest snapshot and the deltas after it when the store is behind that
+// snapshot, else the deltas after the store's version, in order. Nothing
+// published is missed or sent twice between the two. The caller must Close
+// the watcher.
+func (p *Publisher) Watch(storeID string, have Versions) ([]Document, *Watcher) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	size := p.Buffer
 	if size <= 0 {
 		size = DefaultWatchBuffer
 	}
-	w := &Watcher{p: p, c: make(chan Document, size)}
+	w := &Watcher{p: p, storeID: storeID, c: make(chan Document, size)}
 	if p.closed {
 		w.err = gateway.Errorf(gateway.EUNAVAILABLE, "publisher is closed")
 		close(w.c)
 		return nil, w
 	}
 	var initial []Document
-	for _, k := range documentKinds {
-		if d, ok := p.docs[k.kind]; ok && d.Version > have[k.kind] {
-			initial = append(initial, d)
+	if d := p.docs.keyset; d != nil && d.Version > have.Keyset {
+		initial = append(initial, *d)
+	}
+	if d, ok := p.docs.policies[""]; ok && d.Version > have.Policy {
+		initial = append(initial, d)
+	}
+	if d, ok := p.docs.policies[storeID]; ok && storeID != "" && d.Version > have.StorePolicy {
+		initial = append(initial, d)
+	}
+	// The log holds the latest snapshot (if any) and the deltas after it,
+	// in order: a store behind the snapshot gets all of it, any other the
+	// deltas after its version.
+	for i, d := range p.docs.freeze {
+		if d.Version > have.Freeze {
+			initial = append(initial, p.docs.freeze[i:]...)
+			break
 		}
 	}
 	p.watchers[w] = struct{}{}
@@ -244,11 +421,13 @@ func (p *Publisher) drop(w *Watcher, err error) {
 	close(w.c)
 }
 
-// Watcher receives the publications made after its Watch call.
+// Watcher receives the publications made after its Watch call that concern
+// its store.
 type Watcher struct {
-	p   *Publisher
-	c   chan Document
-	err error // set, under p.mu, before c is closed
+	p       *Publisher
+	storeID string
+	c       chan Document
+	err     error // set, under p.mu, before c is closed
 }
 
 // C returns the channel of publications. It is closed when the watch ends:

@@ -150,8 +150,8 @@ func (s *Service) SubmitSettlements(ctx context.Context, req *storegatev1.Submit
 }
 
 // WatchPolicy sends the signed documents newer than the versions the store
-// says it holds, then each new publication, until the client goes away or
-// the publisher closes. A watcher that falls behind is ended with
+// says it holds (see Publisher.Watch), then each new publication for that
+// store, until the client goes away or the publisher closes. A watcher that falls behind is ended with
 // Unavailable, so that it reconnects and resumes from its versions.
 func (s *Service) WatchPolicy(req *storegatev1.WatchPolicyRequest, stream storegatev1.CentralService_WatchPolicyServer) error {
 	ctx := stream.Context()
@@ -159,10 +159,11 @@ func (s *Service) WatchPolicy(req *storegatev1.WatchPolicyRequest, stream storeg
 		return grpcError(ctx, s.logger(), "watch policy",
 			gateway.Errorf(gateway.EINVALID, "store_id: want 1-64 characters of [A-Za-z0-9._:-]"))
 	}
-	initial, w := s.Publisher.Watch(map[storegatev1.DocumentKind]uint64{
-		storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET:      req.GetKeysetVersion(),
-		storegatev1.DocumentKind_DOCUMENT_KIND_POLICY:      req.GetPolicyVersion(),
-		storegatev1.DocumentKind_DOCUMENT_KIND_FREEZE_LIST: req.GetFreezeVersion(),
+	initial, w := s.Publisher.Watch(req.GetStoreId(), Versions{
+		Keyset:      req.GetKeysetVersion(),
+		Policy:      req.GetPolicyVersion(),
+		StorePolicy: req.GetStorePolicyVersion(),
+		Freeze:      req.GetFreezeVersion(),
 	})
 	defer w.Close()
 	s.logger().InfoContext(ctx, "policy watch", "store", req.GetStoreId(), "catching_up", len(initial))

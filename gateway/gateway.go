@@ -46,6 +46,13 @@ type Gateway struct {
 	keys    atomic.Pointer[Keyring]
 	central centralHealth
 
+	// docs serializes applying HQ's signed documents, so that what is in
+	// force always matches what is on disk.
+	docs   sync.Mutex
+	policy atomic.Pointer[PolicySet]
+	freeze atomic.Pointer[FreezeSet]
+	limits reservations
+
 	mu       sync.Mutex
 	inflight map[IdempotencyKey]chan struct{}
 	tokens   map[string]struct{}
@@ -100,7 +107,10 @@ func (g *Gateway) Open(ctx context.Context) error {
 		}
 		g.keys.Store(ring)
 	}
-	return nil
+	if err := g.loadPolicy(ctx); err != nil {
+		return err
+	}
+	return g.loadFreeze(ctx)
 }
 
 // Keyring returns the keyring in force, or nil before any keyset.
@@ -114,8 +124,8 @@ func (g *Gateway) ApplyKeyset(ctx context.Context, raw []byte) (uint64, bool, er
 	if err != nil {
 		return 0, false, err
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.docs.Lock()
+	defer g.docs.Unlock()
 	if cur := g.keys.Load(); cur != nil && cur.Version > ring.Version {
 		return cur.Version, false, Errorf(ESTALE, "keyset version %d is older than the held version %d", ring.Version, cur.Version)
 	}
@@ -174,14 +184,20 @@ func (g *Gateway) Authorize(ctx context.Context, req *AuthorizeRequest) (*Author
 		TokenFingerprint: Fingerprint(cred),
 		DecidedAt:        now,
 	}}
+	defer d.releaseLimits()
 
 	if IsPaymentCode(cred) {
-		g.decideCode(ctx, d, cred)
+		if ok, err := g.checkPolicy(ctx, d, "", 0, true); err != nil {
+			return nil, err
+		} else if ok {
+			g.decideCode(ctx, d, cred)
+			g.checkFrozenAfterCentral(d)
+		}
 		return g.commit(ctx, d)
 	}
 
 	// Step 2: the token, its key, its lifetime, and that it is unspent.
-	tok, err := g.Verifier.Verify(cred, g.keys.Load(), now)
+	tok, err := g.verifier().Verify(cred, g.keys.Load(), now)
 	if err != nil {
 		r, ok := TokenReason(err)
 		if !ok {
@@ -205,9 +221,13 @@ func (g *Gateway) Authorize(ctx context.Context, req *AuthorizeRequest) (*Author
 	}
 	d.tokenID, d.tokenExpires = tok.TokenID, tok.Expires
 
-	// Steps 3 and 4, freeze list, store mode and the rules for restricted
-	// goods, apply HQ's signed policy (AdminService.ApplyPolicy and
-	// FreezeAccounts); they run here, before central is asked.
+	// Steps 3 and 4: store mode, freeze list and the rules for restricted
+	// goods, from HQ's signed policy, before central is asked.
+	if ok, err := g.checkPolicy(ctx, d, tok.Account, tok.Assurance, false); err != nil {
+		return nil, err
+	} else if !ok {
+		return g.commit(ctx, d)
+	}
 
 	// Step 5: ask central under a deadline.
 	g.decideOnline(ctx, d, cred)
@@ -222,6 +242,16 @@ type decision struct {
 	now          time.Time
 	tokenID      []byte
 	tokenExpires time.Time
+	// charges are the window charges an approval makes; release gives
+	// back their reservation once the decision is committed.
+	charges []CounterCharge
+	release func()
+}
+
+func (d *decision) releaseLimits() {
+	if d.release != nil {
+		d.release()
+	}
 }
 
 func (d *decision) decline(r Reason, rule, msg string) {
@@ -303,6 +333,7 @@ func (g *Gateway) commit(ctx context.Context, d *decision) (*AuthorizeResult, er
 			return nil, err
 		}
 		d.SettlementID = id
+		c.Charges = d.charges
 		c.Settlement = &Settlement{
 			ID:              id,
 			Kind:            SettlementCapture,
@@ -345,6 +376,9 @@ func (g *Gateway) commit(ctx context.Context, d *decision) (*AuthorizeResult, er
 		d.Approved, d.SettlementID = false, ""
 		d.decline(ReasonReplayed, "token.replayed", "token was already used")
 		d.tokenID = nil
+		return g.commit(ctx, d)
+	}
+	if g.limitRecheckFailed(d, err) {
 		return g.commit(ctx, d)
 	}
 	if err != nil {

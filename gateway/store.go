@@ -25,12 +25,19 @@ type DecisionCommit struct {
 	// Settlement is queued for an approval; nil for a decline.
 	Settlement *Settlement
 	Audit      AuditEntry
+	// Charges are added to the sliding-window counters, each only if its
+	// window stays within its cap (re-checked inside the transaction);
+	// CommitReversal gives them back.
+	Charges []CounterCharge
 }
 
 // Store is the gateway's durable state. Every method is safe for concurrent
 // use. Errors are *Error values where the caller can act on them; anything
 // else is broken machinery.
 type Store interface {
+	FreezeStore
+	CounterStore
+
 	// LookupDecision returns the decision stored under key, or nil and no
 	// error when there is none.
 	LookupDecision(ctx context.Context, key IdempotencyKey) (*StoredDecision, error)
@@ -41,18 +48,19 @@ type Store interface {
 	// transaction is on disk. It writes nothing and returns ErrTokenSpent
 	// when c.TokenID is already spent, or ErrDecisionExists when c.Key
 	// already has a decision; the key is checked first, so a retry of a
-	// committed sale is never mistaken for a replayed token. TokenID, when
-	// set, is TokenIDSize bytes. On success c.Settlement.Seq is set; when
-	// the disk refuses the transaction the error is EUNAVAILABLE and
-	// nothing of it is stored.
+	// committed sale is never mistaken for a replayed token. When a charge
+	// would take its window over its cap it writes nothing and returns a
+	// *LimitError. TokenID, when set, is TokenIDSize bytes. On success
+	// c.Settlement.Seq is set; when the disk refuses the transaction the
+	// error is EUNAVAILABLE and nothing of it is stored.
 	CommitDecision(ctx context.Context, c *DecisionCommit) error
 	// CommitReversal durably reverses the approved sale under key: it queues
-	// stl, records rev on the sale's idempotency record and appends audit, in
-	// one transaction. When the sale was reversed before it writes nothing
-	// and returns the stored reversal and true. It returns ENOTFOUND when no
-	// sale is stored under key and ECONFLICT when the sale was declined.
-	// stl.Kind is SettlementReversal and rev.ID is stl.ID; on success
-	// stl.Seq is set.
+	// stl, records rev on the sale's idempotency record, gives back the
+	// sale's counter charges and appends audit, in one transaction. When the
+	// sale was reversed before it writes nothing and returns the stored
+	// reversal and true. It returns ENOTFOUND when no sale is stored under
+	// key and ECONFLICT when the sale was declined. stl.Kind is
+	// SettlementReversal and rev.ID is stl.ID; on success stl.Seq is set.
 	CommitReversal(ctx context.Context, key IdempotencyKey, rev Reversal, stl *Settlement, audit AuditEntry) (Reversal, bool, error)
 
 	// PendingSettlements returns up to limit unacknowledged settlements, in

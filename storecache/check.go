@@ -52,13 +52,18 @@ func (s *Store) Check() error {
 }
 
 func checkInvariants(tx *bolt.Tx, report func(format string, args ...any)) {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		report("bucket %s is missing", bucketMeta)
+		return
+	}
+	schema := getU64(meta, keySchema)
 	for _, name := range allBuckets {
-		if tx.Bucket(name) == nil {
+		if tx.Bucket(name) == nil && bucketRequired(schema, name) {
 			report("bucket %s is missing", name)
 			return
 		}
 	}
-	meta := tx.Bucket(bucketMeta)
 
 	// Outbox and its id index.
 	var depth, exposure uint64
@@ -129,4 +134,7 @@ func checkInvariants(tx *bolt.Tx, report func(format string, args ...any)) {
 	if want-1 != n {
 		report("audit holds %d records, its head says %d", want-1, n)
 	}
+
+	checkCounters(tx, report)
+	checkFreeze(tx, report)
 }

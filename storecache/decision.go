@@ -72,6 +72,7 @@ type preparedDecision struct {
 	expires    uint64
 	settlement *gateway.Settlement
 	audit      gateway.AuditEntry
+	charges    []gateway.CounterCharge
 }
 
 func validKey(k gateway.IdempotencyKey) error {
@@ -109,6 +110,9 @@ func prepareDecision(c *gateway.DecisionCommit) (*preparedDecision, error) {
 		p.settlement = &stl
 	}
 	var err error
+	if p.charges, err = prepareCharges(c.Key, c.Charges); err != nil {
+		return nil, err
+	}
 	if p.decision, err = json.Marshal(&c.Stored); err != nil {
 		return nil, gateway.Errorf(gateway.EINVALID, "commit decision %s: encode: %v", c.Key, err)
 	}
@@ -122,8 +126,12 @@ func prepareDecision(c *gateway.DecisionCommit) (*preparedDecision, error) {
 // (by an earlier transaction, or earlier in the same one) it returns
 // gateway.ErrTokenSpent, in both cases having written nothing. The key is
 // checked first, so that a POS retrying a committed sale learns that its
-// decision exists rather than that its token is spent. On success
-// c.Settlement.Seq is set.
+// decision exists rather than that its token is spent. Each of c.Charges is
+// then re-checked against its window, counting every decision committed
+// before it, in this transaction too: when one would go over its cap it
+// returns a *gateway.LimitError, having written nothing, so that two lanes
+// can never both pass a cap. On success the charges are added to their
+// counters and recorded for a reversal, and c.Settlement.Seq is set.
 //
 // When ctx ends before the committer has taken the request, nothing is
 // written and ctx's error is returned; once taken, CommitDecision waits for
@@ -167,6 +175,9 @@ func applyDecision(tx *bolt.Tx, p *preparedDecision) (seq uint64, o outcome, err
 			return 0, outcome{reject: reject}, nil
 		}
 	}
+	if reject := checkCharges(tx, p.charges); reject != nil {
+		return 0, outcome{reject: reject}, nil
+	}
 
 	if p.tokenID != nil {
 		if err := spent.Put(p.tokenID, u64(p.expires)); err != nil {
@@ -178,6 +189,9 @@ func applyDecision(tx *bolt.Tx, p *preparedDecision) (seq uint64, o outcome, err
 	}
 	if err := decisions.Put(p.key, p.decision); err != nil {
 		return 0, outcome{}, fmt.Errorf("record decision: %w", err)
+	}
+	if err := applyCharges(tx, p.key, p.charges); err != nil {
+		return 0, outcome{}, err
 	}
 	if p.settlement != nil {
 		if seq, err = enqueueSettlement(tx, p.settlement); err != nil {
@@ -192,12 +206,13 @@ func applyDecision(tx *bolt.Tx, p *preparedDecision) (seq uint64, o outcome, err
 
 // CommitReversal durably reverses the approved sale under key: it queues stl
 // (whose Kind must be a reversal and whose ID must be rev.ID), records rev on
-// the sale's idempotency record and appends audit, in one transaction shared
-// with concurrent commits. On success it returns rev and false, and sets
-// stl.Seq. When the sale was reversed before it writes nothing and returns
-// the stored reversal and true. It returns ENOTFOUND when no sale is stored
-// under key and ECONFLICT when the sale was declined. Context and disk errors
-// behave as for CommitDecision.
+// the sale's idempotency record, gives the sale's counter charges back and
+// appends audit, in one transaction shared with concurrent commits. On
+// success it returns rev and false, and sets stl.Seq. When the sale was
+// reversed before it writes nothing and returns the stored reversal and
+// true. It returns ENOTFOUND when no sale is stored under key and ECONFLICT
+// when the sale was declined. Context and disk errors behave as for
+// CommitDecision.
 func (s *Store) CommitReversal(ctx context.Context, key gateway.IdempotencyKey, rev gateway.Reversal, stl *gateway.Settlement, audit gateway.AuditEntry) (gateway.Reversal, bool, error) {
 	if err := validKey(key); err != nil {
 		return gateway.Reversal{}, false, err
@@ -251,6 +266,9 @@ func (s *Store) CommitReversal(ctx context.Context, key gateway.IdempotencyKey, 
 			return outcome{}, fmt.Errorf("record reversal: %w", err)
 		}
 		if seq, err = enqueueSettlement(tx, &qstl); err != nil {
+			return outcome{}, err
+		}
+		if err := refundCharges(tx, dkey); err != nil {
 			return outcome{}, err
 		}
 		if err := appendAudit(tx, audit); err != nil {

@@ -1,14 +1,17 @@
 // Package storecache is the gateway's durable state: a single bbolt file that
 // implements gateway.Store. It holds the idempotency records of decisions, the
 // spent token ids, the settlement outbox and the disputed set, the signed
-// documents from HQ, and the hash-chained audit log.
+// documents from HQ and the freeze list, the sliding-window limit counters,
+// and the hash-chained audit log.
 //
 // One decision is one write transaction (DESIGN.md, step 6): its spent token
-// id, idempotency record, queued settlement and audit record are on disk
-// together or not at all. Concurrent decisions from several lanes share a
-// transaction through a single committer goroutine (group commit), so that a
-// busy store pays one fsync per batch instead of one per decision, without
-// the fixed delay of bbolt's own DB.Batch.
+// id, idempotency record, counter charges, queued settlement and audit
+// record are on disk together or not at all. The charges are re-checked
+// against their caps inside that transaction, so a cap holds however the
+// commits of concurrent lanes are grouped. Concurrent decisions from
+// several lanes share a transaction through a single committer goroutine
+// (group commit), so that a busy store pays one fsync per batch instead of
+// one per decision, without the fixed delay of bbolt's own DB.Batch.
 //
 // # On-disk layout
 //
@@ -28,6 +31,13 @@
 //	disputed      seq (8) → JSON {settlement, message, refused_at}
 //	documents     kind → JSON {version, raw}
 //	audit         seq (8, from 1, contiguous) → gateway.EncodeAuditRecord bytes
+//	counters      counter name + 0x00 + bucket start, unix seconds (8) → int64
+//	              (8): the sliding-window limit counters, one bucket per
+//	              gateway.CounterBucket; a window sums the buckets it overlaps
+//	charges       lane + 0x00 + POS transaction id → JSON [{counter, bucket,
+//	              amount}]: what an approval charged, for its reversal
+//	frozen        account id → JSON gateway.FrozenAccount; the freeze
+//	              document that produced it is under documents "freeze"
 //
 // # What this package must never do
 //

@@ -7,8 +7,10 @@ import (
 )
 
 // SchemaVersion is the on-disk layout this build reads and writes. A store
-// written by a newer build is refused rather than misread.
-const SchemaVersion = 1
+// written by a newer build is refused rather than misread; an older one is
+// upgraded when opened for writing. Version 2 added the limit counters, the
+// charges of each sale and the freeze list.
+const SchemaVersion = 2
 
 // Bucket names. They are created together in one write transaction at open.
 var (
@@ -21,12 +23,31 @@ var (
 	bucketDisputed   = []byte("disputed")
 	bucketDocuments  = []byte("documents")
 	bucketAudit      = []byte("audit")
+	bucketCounters   = []byte("counters")
+	bucketCharges    = []byte("charges")
+	bucketFrozen     = []byte("frozen")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketDecisions, bucketSpent, bucketSpentByExp,
 		bucketOutbox, bucketOutboxIDs, bucketDisputed, bucketDocuments, bucketAudit,
+		bucketCounters, bucketCharges, bucketFrozen,
+	}
+
+	// bucketsSince names the buckets a schema version added: a store of an
+	// older version, opened read-only, lacks them, and readers treat them
+	// as empty.
+	bucketsSince = map[string]uint64{
+		string(bucketCounters): 2,
+		string(bucketCharges):  2,
+		string(bucketFrozen):   2,
 	}
 )
+
+// bucketRequired reports whether a store of the given schema version must
+// hold the bucket.
+func bucketRequired(schema uint64, name []byte) bool {
+	return bucketsSince[string(name)] <= schema
+}
 
 // Keys of the meta bucket.
 var (

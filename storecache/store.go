@@ -307,6 +307,10 @@ func initLayout(tx *bolt.Tx) error {
 		}
 	}
 	if !fresh {
+		// Every bucket exists now: an older layout is upgraded in place.
+		if getU64(tx.Bucket(bucketMeta), keySchema) < SchemaVersion {
+			return tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion))
+		}
 		return nil
 	}
 	meta := tx.Bucket(bucketMeta)
@@ -335,8 +339,9 @@ func checkLayout(tx *bolt.Tx) error {
 	if err := checkSchema(meta); err != nil {
 		return err
 	}
+	schema := getU64(meta, keySchema)
 	for _, name := range allBuckets {
-		if tx.Bucket(name) == nil {
+		if tx.Bucket(name) == nil && bucketRequired(schema, name) {
 			return fmt.Errorf("%w: bucket %s is missing", ErrCorrupt, name)
 		}
 	}

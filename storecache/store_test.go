@@ -256,7 +256,7 @@ func TestOpen_SchemaNewer(t *testing.T) {
 		s.Close()
 		t.Fatal("Open of a newer schema: got no error")
 	}
-	wantContains(t, err, path, "schema version 2 is newer", "(1)")
+	wantContains(t, err, path, fmt.Sprintf("schema version %d is newer", storecache.SchemaVersion+1), fmt.Sprintf("(%d)", storecache.SchemaVersion))
 	wantKept(t, path, before)
 }
 

@@ -104,11 +104,17 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 
 	d.heading("Start the reference central service (HQ) with one prepaid account holding 100000 JPY")
 	hq, err := d.start(ctx, "storegate-hq", "hq.addr",
-		"--listen", "127.0.0.1:0", "--data", d.path("hq"), "--keys", keys, "--account", "acct-0001=100000",
+		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--admin-addr-file", d.path("hq-admin.addr"),
+		"--data", d.path("hq"), "--keys", keys, "--account", "acct-0001=100000",
 		"--tls-cert", tls("server.crt"), "--tls-key", tls("server.key"), "--tls-client-ca", tls("ca.crt"))
 	if err != nil {
 		return err
 	}
+	b, err := os.ReadFile(d.path("hq-admin.addr"))
+	if err != nil {
+		return err
+	}
+	hqAdmin := strings.TrimSpace(string(b))
 
 	link, err := newScannerLink(d.dir)
 	if err != nil {
@@ -252,6 +258,9 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 			return err
 		}
 	}
+	if err := d.policySteps(ctx, keys, hqAdmin); err != nil {
+		return err
+	}
 
 	d.heading("Stop both services (SIGTERM: in-flight calls finish, the store is closed cleanly)")
 	for _, p := range []string{"storegated", "storegate-hq"} {
@@ -265,10 +274,10 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := expect(out, "audit log OK: 3 records"); err != nil {
+	if err := expect(out, "audit log OK: 5 records"); err != nil {
 		return err
 	}
-	fmt.Fprintln(d.out, "(3 records: the approval, the replay's decline and the reversal; the retry was answered from the stored decision)")
+	fmt.Fprintln(d.out, "(5 records: the approval, the replay's decline, the reversal, the gift cards' decline and the frozen account's;\n the retry was answered from the stored decision)")
 	if _, err := d.ctl(ctx, 0, "audit", "export", "--db", filepath.Join(d.path("store"), "storegate.db")); err != nil {
 		return err
 	}
@@ -285,6 +294,111 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 	return nil
+}
+
+// demoPolicy is a short policy in the readable format; the documented one
+// is systemd/policy.example.yaml.
+const demoPolicy = `# Caps on the goods stolen balances were spent on in 2019.
+mode: normal
+rules:
+  - id: tobacco
+    categories: [tobacco]
+    max_quantity_per_transaction: 10
+    max_quantity_per_account: 20
+    account_window: 24h
+  - id: gift-cards
+    categories: [giftcard]
+    max_amount_per_account: 30000
+    account_window: 24h
+    max_amount_per_store: 100000
+    store_window: 1h
+    min_assurance: 2
+`
+
+// policySteps shows HQ's policy at work: a signed policy capping gift
+// cards, a declined bulk purchase, and a freeze that reaches the store.
+func (d *demo) policySteps(ctx context.Context, keys, hqAdmin string) error {
+	hqFlags := []string{"--hq", hqAdmin, "--root-key", filepath.Join(keys, "root.key")}
+	d.heading("HQ caps high-resale goods: it signs a policy with its root key and publishes it to every store")
+	policyFile := d.path("policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(demoPolicy), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.out, "(%s is a short policy; systemd/policy.example.yaml documents the format)\n", policyFile)
+	out, err := d.ctl(ctx, 0, append(append([]string{"policy", "publish"}, hqFlags...), policyFile)...)
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "policy version 1 (chain-wide) published"); err != nil {
+		return err
+	}
+	if err := d.waitStatus(ctx, "the store to hold policy version 1", "policyVersion"); err != nil {
+		return err
+	}
+	out, err = d.ctl(ctx, 0, "policy", "show")
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "chain-wide policy version 1"); err != nil {
+		return err
+	}
+
+	d.heading("A thief with the taken-over account tries 40000 JPY of gift cards: declined at the store, central never asked")
+	tok, err := d.ctlQuiet(ctx, "token", "mint", "--key", filepath.Join(keys, "token.key"), "--account", "acct-0001", "--device", "phone-7f3a")
+	if err != nil {
+		return err
+	}
+	thiefFile := d.path("token-2.txt")
+	if err := os.WriteFile(thiefFile, []byte(tok), 0o600); err != nil {
+		return err
+	}
+	out, err = d.ctl(ctx, 3, "authorize", "--lane", "2", "--txn", "pos-2002", "--token-file", thiefFile, "--line", "9784000000001:giftcard:1:40000")
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "DECLINED limit_exceeded: rule gift-cards: 30000 JPY per account per 24h; this sale would make 40000"); err != nil {
+		return err
+	}
+
+	d.heading("HQ freezes the account; the store declines its next token as soon as the freeze arrives")
+	out, err = d.ctl(ctx, 0, append(append([]string{"freeze"}, hqFlags...), "--reason", "account takeover reported", "acct-0001")...)
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "freeze list version 1 (chain-wide) published"); err != nil {
+		return err
+	}
+	if err := d.waitStatus(ctx, "the store to hold freeze list version 1", "freezeVersion"); err != nil {
+		return err
+	}
+	tok, err = d.ctlQuiet(ctx, "token", "mint", "--key", filepath.Join(keys, "token.key"), "--account", "acct-0001", "--device", "phone-7f3a")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(thiefFile, []byte(tok), 0o600); err != nil {
+		return err
+	}
+	out, err = d.ctl(ctx, 3, "authorize", "--lane", "2", "--txn", "pos-2003", "--token-file", thiefFile, "--line", "4901234567894:food:1:300")
+	if err != nil {
+		return err
+	}
+	return expect(out, "DECLINED account_frozen")
+}
+
+// waitStatus polls the gateway's status until a version field is 1.
+func (d *demo) waitStatus(ctx context.Context, what, field string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := exec.CommandContext(ctx, filepath.Join(d.bin, "storegatectl"), "status", "--json").Output()
+		if err == nil {
+			var st map[string]json.RawMessage
+			if json.Unmarshal(b, &st) == nil && strings.Trim(string(st[field]), `"`) == "1" {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("waited 20s for %s", what)
 }
 
 func (d *demo) path(name string) string { return filepath.Join(d.dir, name) }

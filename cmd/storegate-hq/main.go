@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"storegate/central"
@@ -60,14 +61,29 @@ func main() {
 
 var errExitOK = errors.New("done")
 
+// DefaultAdminListen is where HQAdminService listens unless told otherwise.
+const DefaultAdminListen = "127.0.0.1:7445"
+
+// Keepalive: stores keep a WatchPolicy stream open and ping to find out
+// when it has silently died; HQ accepts their pings and drops streams
+// whose store has gone.
+var (
+	keepaliveEnforcement = keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}
+	keepaliveServer      = keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}
+)
+
 // Main is the HQ process.
 type Main struct {
 	Listen         string
 	InsecureListen bool
-	DataDir        string
-	KeysDir        string
-	Currency       string
-	AddrFile       string
+	// AdminListen serves HQAdminService, where operators publish signed
+	// documents; it is loopback only.
+	AdminListen   string
+	DataDir       string
+	KeysDir       string
+	Currency      string
+	AddrFile      string
+	AdminAddrFile string
 	// TLSCert and TLSKey make the listener serve TLS; TLSClientCA makes
 	// it mutual: every gateway must present a certificate from that CA.
 	TLSCert     string
@@ -82,6 +98,7 @@ type Main struct {
 	ledger    *central.Ledger
 	publisher *central.Publisher
 	server    *grpc.Server
+	admin     *grpc.Server
 	health    *health.Server
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -89,7 +106,7 @@ type Main struct {
 
 // NewMain returns a Main with defaults.
 func NewMain() *Main {
-	return &Main{Listen: "127.0.0.1:7444", Currency: gateway.DefaultCurrency, Accounts: map[string]int64{}, Stdout: os.Stdout, Stderr: os.Stderr}
+	return &Main{Listen: "127.0.0.1:7444", AdminListen: DefaultAdminListen, Currency: gateway.DefaultCurrency, Accounts: map[string]int64{}, Stdout: os.Stdout, Stderr: os.Stderr}
 }
 
 // accountFlag parses repeated --account ID=BALANCE.
@@ -115,7 +132,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("storegate-hq", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "storegate-hq: the reference central service (HQ).\n\nUsage: storegate-hq --data DIR --keys DIR [flags]\n\nKeys come from `storegatectl keys init --dir DIR`.\n\n")
+		fmt.Fprintf(fs.Output(), "storegate-hq: the reference central service (HQ).\n\nUsage: storegate-hq --data DIR --keys DIR [flags]\n\nKeys come from `storegatectl keys init --dir DIR`. Stores connect to --listen;\nstoregatectl publishes signed policies, freeze lists and keysets on --admin-listen.\n\n")
 		fs.PrintDefaults()
 	}
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -128,6 +145,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.TLSCert, "tls-cert", "", "listener certificate, PEM")
 	fs.StringVar(&m.TLSKey, "tls-key", "", "listener private key, PEM")
 	fs.StringVar(&m.TLSClientCA, "tls-client-ca", "", "CA that gateways' client certificates must chain to (mutual TLS)")
+	fs.StringVar(&m.AdminListen, "admin-listen", m.AdminListen, "HQAdminService listen address (loopback only): where storegatectl publishes")
+	fs.StringVar(&m.AdminAddrFile, "admin-addr-file", "", "write the bound admin address to this file once serving (before --addr-file)")
 	fs.Var(accountFlag(m.Accounts), "account", "open account ID with BALANCE minor units if it does not exist (ID=BALANCE, repeat)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -156,6 +175,13 @@ func (m *Main) ParseFlags(args []string) error {
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) && !m.InsecureListen && !mutual {
 		return fmt.Errorf("--listen %s is not a loopback address; serving it needs mutual TLS (--tls-cert, --tls-key, --tls-client-ca) or --insecure-listen", m.Listen)
 	}
+	host, _, err = net.SplitHostPort(m.AdminListen)
+	if err != nil {
+		return fmt.Errorf("--admin-listen: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--admin-listen %s is not a loopback address: HQ's publishing interface is for operators on this host only", m.AdminListen)
+	}
 	return nil
 }
 
@@ -178,14 +204,21 @@ func (m *Main) Run(ctx context.Context) error {
 			return fmt.Errorf("account %s: %w", id, err)
 		}
 	}
-	m.publisher, err = central.NewPublisher(m.ledger)
+	m.publisher, err = central.NewPublisher(m.ledger, keys.RootPublic)
 	if err != nil {
 		return err
 	}
-	if err := m.publisher.Publish(storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET, keys.Keyring.Version, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
+	if _, _, err := m.publisher.Publish(storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
 		return fmt.Errorf("publish keyset: %w", err)
 	}
-	svc := central.NewService(m.ledger, m.publisher, func() *gateway.Keyring { return keys.Keyring })
+	// Tokens are checked against the latest published keyset, so that a
+	// retired key's tokens are refused here as at the stores.
+	svc := central.NewService(m.ledger, m.publisher, func() *gateway.Keyring {
+		if k := m.publisher.Keyring(); k != nil {
+			return k
+		}
+		return keys.Keyring
+	})
 	svc.Logger = m.logger
 
 	var opts []grpc.ServerOption
@@ -196,11 +229,31 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
 	}
+	adminLn, err := net.Listen("tcp", m.AdminListen)
+	if err != nil {
+		return fmt.Errorf("admin listen: %w", err)
+	}
+	m.admin = grpc.NewServer()
+	storegatev1.RegisterHQAdminServiceServer(m.admin, &central.AdminService{Publisher: m.publisher, Logger: m.logger.With("part", "admin")})
+	reflection.Register(m.admin)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.admin.Serve(adminLn); err != nil {
+			m.logger.Error("admin grpc server stopped", "err", err)
+		}
+	}()
+	if m.AdminAddrFile != "" {
+		if err := writeAddr(m.AdminAddrFile, adminLn.Addr().String()); err != nil {
+			return err
+		}
+	}
+
 	ln, err := net.Listen("tcp", m.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	m.server = grpc.NewServer(opts...)
+	m.server = grpc.NewServer(append(opts, grpc.KeepaliveEnforcementPolicy(keepaliveEnforcement), grpc.KeepaliveParams(keepaliveServer))...)
 	storegatev1.RegisterCentralServiceServer(m.server, svc)
 	m.health = health.NewServer()
 	healthpb.RegisterHealthServer(m.server, m.health)
@@ -213,17 +266,23 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	if m.AddrFile != "" {
-		tmp := m.AddrFile + ".tmp"
-		if err := os.WriteFile(tmp, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, m.AddrFile); err != nil {
+		if err := writeAddr(m.AddrFile, ln.Addr().String()); err != nil {
 			return err
 		}
 	}
-	m.logger.Info("storegate-hq serving", "version", Version, "listen", ln.Addr().String(), "ledger", m.ledger.Path(),
+	m.logger.Info("storegate-hq serving", "version", Version, "listen", ln.Addr().String(), "admin", adminLn.Addr().String(), "ledger", m.ledger.Path(),
 		"tls", m.TLSCert != "", "mutual_tls", m.TLSClientCA != "")
 	return nil
+}
+
+// writeAddr writes a bound address through a rename, so that a reader
+// never sees half of it.
+func writeAddr(path, addr string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(addr+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // Close stops serving and closes the ledger.
@@ -236,13 +295,16 @@ func (m *Main) Close() error {
 		if m.publisher != nil {
 			m.publisher.Close()
 		}
-		if m.server != nil {
+		for _, srv := range []*grpc.Server{m.admin, m.server} {
+			if srv == nil {
+				continue
+			}
 			done := make(chan struct{})
-			go func() { m.server.GracefulStop(); close(done) }()
+			go func() { srv.GracefulStop(); close(done) }()
 			select {
 			case <-done:
 			case <-time.After(10 * time.Second):
-				m.server.Stop()
+				srv.Stop()
 			}
 		}
 		m.wg.Wait()

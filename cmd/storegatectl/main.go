@@ -1,5 +1,6 @@
 // Command storegatectl is the store engineer's and HQ's tool for storegate:
-// keys, tokens, payments by hand, status and the audit log. Run
+// keys, tokens, payments by hand, status, HQ's policies, freeze lists and
+// keysets, and the audit log. Run
 // "storegatectl help" for the commands.
 package main
 
@@ -54,6 +55,15 @@ func commands() []command {
 		{"reverse", "reverse an approved sale", runReverse},
 		{"status", "show the gateway's state", runStatus},
 		{"keyset apply", "push a signed keyset to a running gateway", runKeysetApply},
+		{"keyset add", "add a token or policy key to HQ's keyset and publish it", runKeysetAdd},
+		{"keyset retire", "retire a key of HQ's keyset and publish it", runKeysetRetire},
+		{"policy publish", "sign a readable policy (YAML/JSON) with the root key and publish it through HQ", runPolicyPublish},
+		{"policy show", "print the policy a gateway enforces and its versions", runPolicyShow},
+		{"document apply", "push a signed policy, freeze list or keyset straight to a gateway", runDocumentApply},
+		{"freeze", "freeze accounts chain-wide (a signed freeze-list delta, published through HQ)", runFreeze},
+		{"unfreeze", "take accounts off the freeze list", runUnfreeze},
+		{"suspend", "stop payments at one store (--store) or the whole chain (--chain)", runSuspend},
+		{"resume", "lift a suspension", runResume},
 		{"audit verify", "check the audit log's hash chain (from a store file or a running gateway)", runAuditVerify},
 		{"audit export", "write the audit log as JSON lines for investigators", runAuditExport},
 		{"scan", "write a frame to a serial device as a barcode scanner would", runScan},
@@ -117,7 +127,7 @@ func usage(w io.Writer) {
 	cs := commands()
 	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
 	for _, c := range cs {
-		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-15s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun \"storegatectl COMMAND --help\" for a command's flags.\n")
 	fmt.Fprintf(w, "Exit status: 0 ok, 1 error, 2 bad usage, 3 payment declined.\n")

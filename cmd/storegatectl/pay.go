@@ -200,6 +200,8 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(w, "outbox           %d settlements waiting, oldest %s, %d disputed\n", st.GetOutboxDepth(), age, st.GetDisputedSettlements())
 	fmt.Fprintf(w, "offline exposure %d\n", st.GetOfflineExposure())
 	fmt.Fprintf(w, "keyset           version %d\n", st.GetKeysetVersion())
+	fmt.Fprintf(w, "policy           chain-wide version %d, store version %d; freeze list version %d\n",
+		st.GetPolicyVersion(), st.GetStorePolicyVersion(), st.GetFreezeVersion())
 	fmt.Fprintf(w, "audit log        %d records\n", st.GetAuditRecords())
 	for _, s := range st.GetScanners() {
 		fmt.Fprintf(w, "scanner lane %-3s %s %s since %s, %d frames, %d dropped %s\n", s.GetLane(), s.GetDevice(),

@@ -78,6 +78,10 @@ type CentralConfig struct {
 	Address string `yaml:"address"`
 	// Timeout bounds each authorization call to central.
 	Timeout time.Duration `yaml:"timeout"`
+	// WatchMinBackoff and WatchMaxBackoff bound the wait before the policy
+	// stream (WatchPolicy) is reopened: exponential, with full jitter.
+	WatchMinBackoff time.Duration `yaml:"watch_min_backoff"`
+	WatchMaxBackoff time.Duration `yaml:"watch_max_backoff"`
 	// TLS is the link's TLS; required for a central address that is not
 	// loopback unless Insecure is set.
 	TLS CentralTLSConfig `yaml:"tls"`
@@ -156,7 +160,11 @@ func DefaultConfig() Config {
 		Currency: gateway.DefaultCurrency,
 		Listen:   DefaultListen,
 		DataDir:  DefaultDataDir,
-		Central:  CentralConfig{Timeout: gateway.DefaultCentralTimeout},
+		Central: CentralConfig{
+			Timeout:         gateway.DefaultCentralTimeout,
+			WatchMinBackoff: gateway.DefaultWatchMinBackoff,
+			WatchMaxBackoff: gateway.DefaultWatchMaxBackoff,
+		},
 		Forward: ForwardConfig{
 			Batch:      gateway.DefaultForwardBatch,
 			Interval:   gateway.DefaultForwardInterval,
@@ -249,6 +257,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Central.Timeout <= 0 || c.Central.Timeout > 10*time.Second {
 		bad("central.timeout", "%s outside (0, 10s]", c.Central.Timeout)
+	}
+	if c.Central.WatchMinBackoff <= 0 {
+		bad("central.watch_min_backoff", "must be positive")
+	}
+	if c.Central.WatchMaxBackoff < c.Central.WatchMinBackoff {
+		bad("central.watch_max_backoff", "%s is less than central.watch_min_backoff (%s)", c.Central.WatchMaxBackoff, c.Central.WatchMinBackoff)
 	}
 	ct := c.Central.TLS
 	switch {

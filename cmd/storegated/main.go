@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"storegate/gateway"
@@ -264,7 +265,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if centralTLS != nil {
 		centralCreds = credentials.NewTLS(centralTLS)
 	}
-	m.conn, err = grpc.NewClient(m.Config.Central.Address, grpc.WithTransportCredentials(centralCreds))
+	// The policy stream stays open for days: keepalive pings find a
+	// connection that died silently, so that the stream is reopened and a
+	// freeze reaches the store within a second of HQ publishing it.
+	m.conn, err = grpc.NewClient(m.Config.Central.Address, grpc.WithTransportCredentials(centralCreds),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}))
 	if err != nil {
 		return fmt.Errorf("central.address: %w", err)
 	}
@@ -307,6 +312,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.gw.Keyring() == nil {
 		m.logger.Warn("no keyset held: every token will be declined as unknown_key until HQ applies one")
 	}
+	held := m.gw.DocumentVersions()
+	m.logger.Info("policy held", "keyset", held.Keyset, "policy", held.Policy, "store_policy", held.StorePolicy,
+		"freeze", held.Freeze, "mode", m.gw.Policy().Mode().String())
 
 	m.drain = make(chan struct{})
 	mopts := metrics.Options{Version: Version, Status: m.gw.Status, Logger: m.logger.With("part", "metrics")}
@@ -360,6 +368,14 @@ func (m *Main) Run(ctx context.Context) error {
 		m.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
 	}
 
+	watcher := &gateway.PolicyWatcher{
+		Gateway:    m.gw,
+		Source:     central,
+		MinBackoff: m.Config.Central.WatchMinBackoff,
+		MaxBackoff: m.Config.Central.WatchMaxBackoff,
+		Logger:     m.logger.With("part", "policy"),
+	}
+
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	if m.scanners != nil {
@@ -383,6 +399,7 @@ func (m *Main) Run(ctx context.Context) error {
 		})
 	}
 	m.goDo(func() { fwd.Run(runCtx) })
+	m.goDo(func() { watcher.Run(runCtx) })
 	m.goDo(func() { m.pruneLoop(runCtx) })
 	m.goDo(func() { m.checker.Run(runCtx) })
 	m.goDo(func() { m.watchdog(runCtx) })
@@ -440,7 +457,8 @@ func (m *Main) applyKeysetFile(ctx context.Context) error {
 	return nil
 }
 
-// pruneLoop forgets spent token ids long past their expiry.
+// pruneLoop forgets spent token ids long past their expiry, and limit
+// counter buckets older than every window in force.
 func (m *Main) pruneLoop(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -454,6 +472,11 @@ func (m *Main) pruneLoop(ctx context.Context) {
 				m.logger.Error("prune spent tokens", "err", err)
 			} else if n > 0 {
 				m.logger.Debug("pruned spent tokens", "count", n)
+			}
+			if n, err := m.gw.PruneCounters(ctx); err != nil {
+				m.logger.Error("prune limit counters", "err", err)
+			} else if n > 0 {
+				m.logger.Debug("pruned limit counter buckets", "count", n)
 			}
 		}
 	}

@@ -202,6 +202,9 @@ type world struct {
 	extra    []string
 	// metricsAddr is the gateway's bound /metrics address.
 	metricsAddr string
+	// hqAdmin is storegate-hq's admin address, where storegatectl
+	// publishes.
+	hqAdmin string
 }
 
 // newWorld starts HQ and a gateway; extra are more storegated flags.
@@ -212,10 +215,25 @@ func newWorld(t *testing.T, extra ...string) *world {
 	if w.keys, err = central.InitHQKeys(w.keysDir); err != nil {
 		t.Fatal(err)
 	}
-	w.hq = startDaemon(t, "storegate-hq", "--listen", "127.0.0.1:0", "--data", w.hqData, "--keys", w.keysDir,
-		"--account", "acct-0001=100000", "--account", "acct-0002=500")
+	w.startHQ("127.0.0.1:0")
 	w.startGateway()
 	return w
+}
+
+// startHQ starts storegate-hq listening on listen, its admin service on a
+// port of its own.
+func (w *world) startHQ(listen string) {
+	t := w.t
+	t.Helper()
+	adminFile := filepath.Join(t.TempDir(), "admin.addr")
+	w.hq = startDaemon(t, "storegate-hq", "--listen", listen, "--data", w.hqData, "--keys", w.keysDir,
+		"--admin-listen", "127.0.0.1:0", "--admin-addr-file", adminFile,
+		"--account", "acct-0001=100000", "--account", "acct-0002=500")
+	b, err := os.ReadFile(adminFile)
+	if err != nil {
+		t.Fatalf("HQ's admin address: %v", err)
+	}
+	w.hqAdmin = strings.TrimSpace(string(b))
 }
 
 func (w *world) startGateway() {

@@ -1,6 +1,6 @@
 // Package centralclient is the gateway's client of the central service: it
-// implements gateway.Central over the storegate.v1 CentralService gRPC
-// contract. It must never log a full token.
+// implements gateway.Central and gateway.PolicySource over the storegate.v1
+// CentralService gRPC contract. It must never log a full token.
 package centralclient
 
 import (

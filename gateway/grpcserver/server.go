@@ -90,6 +90,8 @@ func (srv *Server) GetStatus(ctx context.Context, _ *storegatev1.GetStatusReques
 		AuditRecords:        st.AuditRecords,
 		DisputedSettlements: st.Outbox.Disputed,
 	}
+	docs := srv.Gateway.DocumentVersions()
+	out.PolicyVersion, out.StorePolicyVersion, out.FreezeVersion = docs.Policy, docs.StorePolicy, docs.Freeze
 	if !st.LastCentralContact.IsZero() {
 		out.LastCentralContact = timestamppb.New(st.LastCentralContact)
 	}
@@ -141,18 +143,6 @@ func (srv *Server) ApplyKeyset(ctx context.Context, in *storegatev1.ApplyKeysetR
 		Version:   version,
 		Unchanged: !changed,
 	}}, nil
-}
-
-// ApplyPolicy is not served until signed policies are enforced: a policy the
-// gateway accepted but did not enforce would be worse than a refusal.
-func (srv *Server) ApplyPolicy(context.Context, *storegatev1.ApplyPolicyRequest) (*storegatev1.ApplyPolicyResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "this gateway does not enforce signed policies yet")
-}
-
-// FreezeAccounts is not served until freeze lists are enforced, for the same
-// reason as ApplyPolicy.
-func (srv *Server) FreezeAccounts(context.Context, *storegatev1.FreezeAccountsRequest) (*storegatev1.FreezeAccountsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "this gateway does not enforce freeze lists yet")
 }
 
 // ExportAudit streams the audit log as stored, so the client verifies the

@@ -47,9 +47,12 @@ func serve(t *testing.T, register func(s *grpc.Server)) *grpc.ClientConn {
 // stack is a gateway behind its gRPC face, talking to the reference central
 // service over loopback, each on bbolt files in t.TempDir().
 type stack struct {
-	payments storegatev1.PaymentServiceClient
-	keys     *central.HQKeys
-	ledger   *central.Ledger
+	payments  storegatev1.PaymentServiceClient
+	admin     storegatev1.AdminServiceClient
+	keys      *central.HQKeys
+	ledger    *central.Ledger
+	publisher *central.Publisher
+	gw        *gateway.Gateway
 }
 
 func newStack(t *testing.T) *stack {
@@ -67,7 +70,7 @@ func newStack(t *testing.T) *stack {
 	if err := ledger.EnsureAccount("acct-0001", 100000); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := central.NewPublisher(ledger)
+	pub, err := central.NewPublisher(ledger, keys.RootPublic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +97,8 @@ func newStack(t *testing.T) *stack {
 	}
 	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now()}
 	conn := serve(t, func(s *grpc.Server) { srv.Register(s) })
-	return &stack{payments: storegatev1.NewPaymentServiceClient(conn), keys: keys, ledger: ledger}
+	return &stack{payments: storegatev1.NewPaymentServiceClient(conn), admin: storegatev1.NewAdminServiceClient(conn),
+		keys: keys, ledger: ledger, publisher: pub, gw: gw}
 }
 
 func (s *stack) mint(t *testing.T) string {

@@ -11,6 +11,7 @@ import (
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
+	v1 "storegate/proto/storegate/document/v1"
 	sync "sync"
 	unsafe "unsafe"
 )
@@ -348,6 +349,147 @@ func (x *AppliedDocument) GetUnchanged() bool {
 	return false
 }
 
+type GetPolicyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPolicyRequest) Reset() {
+	*x = GetPolicyRequest{}
+	mi := &file_storegate_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyRequest) ProtoMessage() {}
+
+func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_storegate_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_storegate_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+type GetPolicyResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	StoreId string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	// Chain is the chain-wide policy held; unset when none.
+	Chain *v1.Policy `protobuf:"bytes,2,opt,name=chain,proto3" json:"chain,omitempty"`
+	// Store is this store's own policy held; unset when none.
+	Store *v1.Policy `protobuf:"bytes,3,opt,name=store,proto3" json:"store,omitempty"`
+	// Mode is the mode in force: the stricter of the two policies' modes.
+	Mode v1.StoreMode `protobuf:"varint,4,opt,name=mode,proto3,enum=storegate.document.v1.StoreMode" json:"mode,omitempty"`
+	// MaxTokenLifetimeSeconds is the token lifetime cap in force.
+	MaxTokenLifetimeSeconds int64  `protobuf:"varint,5,opt,name=max_token_lifetime_seconds,json=maxTokenLifetimeSeconds,proto3" json:"max_token_lifetime_seconds,omitempty"`
+	KeysetVersion           uint64 `protobuf:"varint,6,opt,name=keyset_version,json=keysetVersion,proto3" json:"keyset_version,omitempty"`
+	FreezeVersion           uint64 `protobuf:"varint,7,opt,name=freeze_version,json=freezeVersion,proto3" json:"freeze_version,omitempty"`
+	// FrozenAccounts is the number of accounts on the freeze list.
+	FrozenAccounts uint64 `protobuf:"varint,8,opt,name=frozen_accounts,json=frozenAccounts,proto3" json:"frozen_accounts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetPolicyResponse) Reset() {
+	*x = GetPolicyResponse{}
+	mi := &file_storegate_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPolicyResponse) ProtoMessage() {}
+
+func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_storegate_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_storegate_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetPolicyResponse) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *GetPolicyResponse) GetChain() *v1.Policy {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+func (x *GetPolicyResponse) GetStore() *v1.Policy {
+	if x != nil {
+		return x.Store
+	}
+	return nil
+}
+
+func (x *GetPolicyResponse) GetMode() v1.StoreMode {
+	if x != nil {
+		return x.Mode
+	}
+	return v1.StoreMode(0)
+}
+
+func (x *GetPolicyResponse) GetMaxTokenLifetimeSeconds() int64 {
+	if x != nil {
+		return x.MaxTokenLifetimeSeconds
+	}
+	return 0
+}
+
+func (x *GetPolicyResponse) GetKeysetVersion() uint64 {
+	if x != nil {
+		return x.KeysetVersion
+	}
+	return 0
+}
+
+func (x *GetPolicyResponse) GetFreezeVersion() uint64 {
+	if x != nil {
+		return x.FreezeVersion
+	}
+	return 0
+}
+
+func (x *GetPolicyResponse) GetFrozenAccounts() uint64 {
+	if x != nil {
+		return x.FrozenAccounts
+	}
+	return 0
+}
+
 type ExportAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// FromSeq is the first sequence number to send; 0 and 1 both mean the start.
@@ -358,7 +500,7 @@ type ExportAuditRequest struct {
 
 func (x *ExportAuditRequest) Reset() {
 	*x = ExportAuditRequest{}
-	mi := &file_storegate_v1_admin_proto_msgTypes[7]
+	mi := &file_storegate_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +512,7 @@ func (x *ExportAuditRequest) String() string {
 func (*ExportAuditRequest) ProtoMessage() {}
 
 func (x *ExportAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storegate_v1_admin_proto_msgTypes[7]
+	mi := &file_storegate_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +525,7 @@ func (x *ExportAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAuditRequest.ProtoReflect.Descriptor instead.
 func (*ExportAuditRequest) Descriptor() ([]byte, []int) {
-	return file_storegate_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_storegate_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExportAuditRequest) GetFromSeq() uint64 {
@@ -402,7 +544,7 @@ type ExportAuditResponse struct {
 
 func (x *ExportAuditResponse) Reset() {
 	*x = ExportAuditResponse{}
-	mi := &file_storegate_v1_admin_proto_msgTypes[8]
+	mi := &file_storegate_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +556,7 @@ func (x *ExportAuditResponse) String() string {
 func (*ExportAuditResponse) ProtoMessage() {}
 
 func (x *ExportAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_storegate_v1_admin_proto_msgTypes[8]
+	mi := &file_storegate_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +569,7 @@ func (x *ExportAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAuditResponse.ProtoReflect.Descriptor instead.
 func (*ExportAuditResponse) Descriptor() ([]byte, []int) {
-	return file_storegate_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_storegate_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExportAuditResponse) GetRecord() *AuditRecord {
@@ -451,7 +593,7 @@ type AuditRecord struct {
 
 func (x *AuditRecord) Reset() {
 	*x = AuditRecord{}
-	mi := &file_storegate_v1_admin_proto_msgTypes[9]
+	mi := &file_storegate_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +605,7 @@ func (x *AuditRecord) String() string {
 func (*AuditRecord) ProtoMessage() {}
 
 func (x *AuditRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_storegate_v1_admin_proto_msgTypes[9]
+	mi := &file_storegate_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +618,7 @@ func (x *AuditRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditRecord.ProtoReflect.Descriptor instead.
 func (*AuditRecord) Descriptor() ([]byte, []int) {
-	return file_storegate_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_storegate_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AuditRecord) GetSeq() uint64 {
@@ -511,7 +653,7 @@ var File_storegate_v1_admin_proto protoreflect.FileDescriptor
 
 const file_storegate_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x18storegate/v1/admin.proto\x12\fstoregate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19storegate/v1/common.proto\"N\n" +
+	"\x18storegate/v1/admin.proto\x12\fstoregate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$storegate/document/v1/document.proto\x1a\x19storegate/v1/common.proto\"N\n" +
 	"\x12ApplyKeysetRequest\x128\n" +
 	"\bdocument\x18\x01 \x01(\v2\x1c.storegate.v1.SignedDocumentR\bdocument\"N\n" +
 	"\x13ApplyKeysetResponse\x127\n" +
@@ -527,7 +669,17 @@ const file_storegate_v1_admin_proto_rawDesc = "" +
 	"\x0fAppliedDocument\x12.\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1a.storegate.v1.DocumentKindR\x04kind\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x1c\n" +
-	"\tunchanged\x18\x03 \x01(\bR\tunchanged\"/\n" +
+	"\tunchanged\x18\x03 \x01(\bR\tunchanged\"\x12\n" +
+	"\x10GetPolicyRequest\"\x82\x03\n" +
+	"\x11GetPolicyResponse\x12\x19\n" +
+	"\bstore_id\x18\x01 \x01(\tR\astoreId\x123\n" +
+	"\x05chain\x18\x02 \x01(\v2\x1d.storegate.document.v1.PolicyR\x05chain\x123\n" +
+	"\x05store\x18\x03 \x01(\v2\x1d.storegate.document.v1.PolicyR\x05store\x124\n" +
+	"\x04mode\x18\x04 \x01(\x0e2 .storegate.document.v1.StoreModeR\x04mode\x12;\n" +
+	"\x1amax_token_lifetime_seconds\x18\x05 \x01(\x03R\x17maxTokenLifetimeSeconds\x12%\n" +
+	"\x0ekeyset_version\x18\x06 \x01(\x04R\rkeysetVersion\x12%\n" +
+	"\x0efreeze_version\x18\a \x01(\x04R\rfreezeVersion\x12'\n" +
+	"\x0ffrozen_accounts\x18\b \x01(\x04R\x0efrozenAccounts\"/\n" +
 	"\x12ExportAuditRequest\x12\x19\n" +
 	"\bfrom_seq\x18\x01 \x01(\x04R\afromSeq\"H\n" +
 	"\x13ExportAuditResponse\x121\n" +
@@ -536,11 +688,12 @@ const file_storegate_v1_admin_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x16\n" +
 	"\x06record\x18\x02 \x01(\fR\x06record\x12\x12\n" +
 	"\x04hash\x18\x03 \x01(\fR\x04hash\x12.\n" +
-	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xe9\x02\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xb7\x03\n" +
 	"\fAdminService\x12R\n" +
 	"\vApplyKeyset\x12 .storegate.v1.ApplyKeysetRequest\x1a!.storegate.v1.ApplyKeysetResponse\x12R\n" +
 	"\vApplyPolicy\x12 .storegate.v1.ApplyPolicyRequest\x1a!.storegate.v1.ApplyPolicyResponse\x12[\n" +
-	"\x0eFreezeAccounts\x12#.storegate.v1.FreezeAccountsRequest\x1a$.storegate.v1.FreezeAccountsResponse\x12T\n" +
+	"\x0eFreezeAccounts\x12#.storegate.v1.FreezeAccountsRequest\x1a$.storegate.v1.FreezeAccountsResponse\x12L\n" +
+	"\tGetPolicy\x12\x1e.storegate.v1.GetPolicyRequest\x1a\x1f.storegate.v1.GetPolicyResponse\x12T\n" +
 	"\vExportAudit\x12 .storegate.v1.ExportAuditRequest\x1a!.storegate.v1.ExportAuditResponse0\x01B*Z(storegate/proto/storegate/v1;storegatev1b\x06proto3"
 
 var (
@@ -555,7 +708,7 @@ func file_storegate_v1_admin_proto_rawDescGZIP() []byte {
 	return file_storegate_v1_admin_proto_rawDescData
 }
 
-var file_storegate_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_storegate_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_storegate_v1_admin_proto_goTypes = []any{
 	(*ApplyKeysetRequest)(nil),     // 0: storegate.v1.ApplyKeysetRequest
 	(*ApplyKeysetResponse)(nil),    // 1: storegate.v1.ApplyKeysetResponse
@@ -564,36 +717,45 @@ var file_storegate_v1_admin_proto_goTypes = []any{
 	(*FreezeAccountsRequest)(nil),  // 4: storegate.v1.FreezeAccountsRequest
 	(*FreezeAccountsResponse)(nil), // 5: storegate.v1.FreezeAccountsResponse
 	(*AppliedDocument)(nil),        // 6: storegate.v1.AppliedDocument
-	(*ExportAuditRequest)(nil),     // 7: storegate.v1.ExportAuditRequest
-	(*ExportAuditResponse)(nil),    // 8: storegate.v1.ExportAuditResponse
-	(*AuditRecord)(nil),            // 9: storegate.v1.AuditRecord
-	(*SignedDocument)(nil),         // 10: storegate.v1.SignedDocument
-	(DocumentKind)(0),              // 11: storegate.v1.DocumentKind
-	(*timestamppb.Timestamp)(nil),  // 12: google.protobuf.Timestamp
+	(*GetPolicyRequest)(nil),       // 7: storegate.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),      // 8: storegate.v1.GetPolicyResponse
+	(*ExportAuditRequest)(nil),     // 9: storegate.v1.ExportAuditRequest
+	(*ExportAuditResponse)(nil),    // 10: storegate.v1.ExportAuditResponse
+	(*AuditRecord)(nil),            // 11: storegate.v1.AuditRecord
+	(*SignedDocument)(nil),         // 12: storegate.v1.SignedDocument
+	(DocumentKind)(0),              // 13: storegate.v1.DocumentKind
+	(*v1.Policy)(nil),              // 14: storegate.document.v1.Policy
+	(v1.StoreMode)(0),              // 15: storegate.document.v1.StoreMode
+	(*timestamppb.Timestamp)(nil),  // 16: google.protobuf.Timestamp
 }
 var file_storegate_v1_admin_proto_depIdxs = []int32{
-	10, // 0: storegate.v1.ApplyKeysetRequest.document:type_name -> storegate.v1.SignedDocument
+	12, // 0: storegate.v1.ApplyKeysetRequest.document:type_name -> storegate.v1.SignedDocument
 	6,  // 1: storegate.v1.ApplyKeysetResponse.applied:type_name -> storegate.v1.AppliedDocument
-	10, // 2: storegate.v1.ApplyPolicyRequest.document:type_name -> storegate.v1.SignedDocument
+	12, // 2: storegate.v1.ApplyPolicyRequest.document:type_name -> storegate.v1.SignedDocument
 	6,  // 3: storegate.v1.ApplyPolicyResponse.applied:type_name -> storegate.v1.AppliedDocument
-	10, // 4: storegate.v1.FreezeAccountsRequest.document:type_name -> storegate.v1.SignedDocument
+	12, // 4: storegate.v1.FreezeAccountsRequest.document:type_name -> storegate.v1.SignedDocument
 	6,  // 5: storegate.v1.FreezeAccountsResponse.applied:type_name -> storegate.v1.AppliedDocument
-	11, // 6: storegate.v1.AppliedDocument.kind:type_name -> storegate.v1.DocumentKind
-	9,  // 7: storegate.v1.ExportAuditResponse.record:type_name -> storegate.v1.AuditRecord
-	12, // 8: storegate.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	0,  // 9: storegate.v1.AdminService.ApplyKeyset:input_type -> storegate.v1.ApplyKeysetRequest
-	2,  // 10: storegate.v1.AdminService.ApplyPolicy:input_type -> storegate.v1.ApplyPolicyRequest
-	4,  // 11: storegate.v1.AdminService.FreezeAccounts:input_type -> storegate.v1.FreezeAccountsRequest
-	7,  // 12: storegate.v1.AdminService.ExportAudit:input_type -> storegate.v1.ExportAuditRequest
-	1,  // 13: storegate.v1.AdminService.ApplyKeyset:output_type -> storegate.v1.ApplyKeysetResponse
-	3,  // 14: storegate.v1.AdminService.ApplyPolicy:output_type -> storegate.v1.ApplyPolicyResponse
-	5,  // 15: storegate.v1.AdminService.FreezeAccounts:output_type -> storegate.v1.FreezeAccountsResponse
-	8,  // 16: storegate.v1.AdminService.ExportAudit:output_type -> storegate.v1.ExportAuditResponse
-	13, // [13:17] is the sub-list for method output_type
-	9,  // [9:13] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	13, // 6: storegate.v1.AppliedDocument.kind:type_name -> storegate.v1.DocumentKind
+	14, // 7: storegate.v1.GetPolicyResponse.chain:type_name -> storegate.document.v1.Policy
+	14, // 8: storegate.v1.GetPolicyResponse.store:type_name -> storegate.document.v1.Policy
+	15, // 9: storegate.v1.GetPolicyResponse.mode:type_name -> storegate.document.v1.StoreMode
+	11, // 10: storegate.v1.ExportAuditResponse.record:type_name -> storegate.v1.AuditRecord
+	16, // 11: storegate.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	0,  // 12: storegate.v1.AdminService.ApplyKeyset:input_type -> storegate.v1.ApplyKeysetRequest
+	2,  // 13: storegate.v1.AdminService.ApplyPolicy:input_type -> storegate.v1.ApplyPolicyRequest
+	4,  // 14: storegate.v1.AdminService.FreezeAccounts:input_type -> storegate.v1.FreezeAccountsRequest
+	7,  // 15: storegate.v1.AdminService.GetPolicy:input_type -> storegate.v1.GetPolicyRequest
+	9,  // 16: storegate.v1.AdminService.ExportAudit:input_type -> storegate.v1.ExportAuditRequest
+	1,  // 17: storegate.v1.AdminService.ApplyKeyset:output_type -> storegate.v1.ApplyKeysetResponse
+	3,  // 18: storegate.v1.AdminService.ApplyPolicy:output_type -> storegate.v1.ApplyPolicyResponse
+	5,  // 19: storegate.v1.AdminService.FreezeAccounts:output_type -> storegate.v1.FreezeAccountsResponse
+	8,  // 20: storegate.v1.AdminService.GetPolicy:output_type -> storegate.v1.GetPolicyResponse
+	10, // 21: storegate.v1.AdminService.ExportAudit:output_type -> storegate.v1.ExportAuditResponse
+	17, // [17:22] is the sub-list for method output_type
+	12, // [12:17] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_storegate_v1_admin_proto_init() }
@@ -608,7 +770,7 @@ func file_storegate_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storegate_v1_admin_proto_rawDesc), len(file_storegate_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

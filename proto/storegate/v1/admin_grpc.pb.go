@@ -22,6 +22,7 @@ const (
 	AdminService_ApplyKeyset_FullMethodName    = "/storegate.v1.AdminService/ApplyKeyset"
 	AdminService_ApplyPolicy_FullMethodName    = "/storegate.v1.AdminService/ApplyPolicy"
 	AdminService_FreezeAccounts_FullMethodName = "/storegate.v1.AdminService/FreezeAccounts"
+	AdminService_GetPolicy_FullMethodName      = "/storegate.v1.AdminService/GetPolicy"
 	AdminService_ExportAudit_FullMethodName    = "/storegate.v1.AdminService/ExportAudit"
 )
 
@@ -35,10 +36,18 @@ type AdminServiceClient interface {
 	// ApplyKeyset installs a keyset signed by the root key. An older version
 	// than the one held is FAILED_PRECONDITION.
 	ApplyKeyset(ctx context.Context, in *ApplyKeysetRequest, opts ...grpc.CallOption) (*ApplyKeysetResponse, error)
-	// ApplyPolicy installs a signed policy.
+	// ApplyPolicy installs a signed policy: chain-wide (empty store_id) or for
+	// this store. A version older than the one held for that scope is
+	// FAILED_PRECONDITION; a tampered document, one signed by an untrusted or
+	// retired key, one for another store, or an invalid policy is
+	// INVALID_ARGUMENT.
 	ApplyPolicy(ctx context.Context, in *ApplyPolicyRequest, opts ...grpc.CallOption) (*ApplyPolicyResponse, error)
-	// FreezeAccounts applies a signed freeze list (a delta or a snapshot).
+	// FreezeAccounts applies a signed freeze list. A delta must carry the
+	// version after the one held; a snapshot any higher version. Anything else
+	// is FAILED_PRECONDITION.
 	FreezeAccounts(ctx context.Context, in *FreezeAccountsRequest, opts ...grpc.CallOption) (*FreezeAccountsResponse, error)
+	// GetPolicy returns the policies the gateway holds and what is in force.
+	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
 	// ExportAudit streams the audit log from the first record on, each record
 	// as it is stored, so the client can verify the hash chain itself.
 	ExportAudit(ctx context.Context, in *ExportAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportAuditResponse], error)
@@ -82,6 +91,16 @@ func (c *adminServiceClient) FreezeAccounts(ctx context.Context, in *FreezeAccou
 	return out, nil
 }
 
+func (c *adminServiceClient) GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPolicyResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) ExportAudit(ctx context.Context, in *ExportAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportAuditResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &AdminService_ServiceDesc.Streams[0], AdminService_ExportAudit_FullMethodName, cOpts...)
@@ -111,10 +130,18 @@ type AdminServiceServer interface {
 	// ApplyKeyset installs a keyset signed by the root key. An older version
 	// than the one held is FAILED_PRECONDITION.
 	ApplyKeyset(context.Context, *ApplyKeysetRequest) (*ApplyKeysetResponse, error)
-	// ApplyPolicy installs a signed policy.
+	// ApplyPolicy installs a signed policy: chain-wide (empty store_id) or for
+	// this store. A version older than the one held for that scope is
+	// FAILED_PRECONDITION; a tampered document, one signed by an untrusted or
+	// retired key, one for another store, or an invalid policy is
+	// INVALID_ARGUMENT.
 	ApplyPolicy(context.Context, *ApplyPolicyRequest) (*ApplyPolicyResponse, error)
-	// FreezeAccounts applies a signed freeze list (a delta or a snapshot).
+	// FreezeAccounts applies a signed freeze list. A delta must carry the
+	// version after the one held; a snapshot any higher version. Anything else
+	// is FAILED_PRECONDITION.
 	FreezeAccounts(context.Context, *FreezeAccountsRequest) (*FreezeAccountsResponse, error)
+	// GetPolicy returns the policies the gateway holds and what is in force.
+	GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error)
 	// ExportAudit streams the audit log from the first record on, each record
 	// as it is stored, so the client can verify the hash chain itself.
 	ExportAudit(*ExportAuditRequest, grpc.ServerStreamingServer[ExportAuditResponse]) error
@@ -136,6 +163,9 @@ func (UnimplementedAdminServiceServer) ApplyPolicy(context.Context, *ApplyPolicy
 }
 func (UnimplementedAdminServiceServer) FreezeAccounts(context.Context, *FreezeAccountsRequest) (*FreezeAccountsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FreezeAccounts not implemented")
+}
+func (UnimplementedAdminServiceServer) GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPolicy not implemented")
 }
 func (UnimplementedAdminServiceServer) ExportAudit(*ExportAuditRequest, grpc.ServerStreamingServer[ExportAuditResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExportAudit not implemented")
@@ -215,6 +245,24 @@ func _AdminService_FreezeAccounts_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_GetPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetPolicy(ctx, req.(*GetPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_ExportAudit_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(ExportAuditRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -244,6 +292,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FreezeAccounts",
 			Handler:    _AdminService_FreezeAccounts_Handler,
+		},
+		{
+			MethodName: "GetPolicy",
+			Handler:    _AdminService_GetPolicy_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -614,10 +614,13 @@ type WatchPolicyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	StoreId       string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
 	KeysetVersion uint64                 `protobuf:"varint,2,opt,name=keyset_version,json=keysetVersion,proto3" json:"keyset_version,omitempty"`
-	PolicyVersion uint64                 `protobuf:"varint,3,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
-	FreezeVersion uint64                 `protobuf:"varint,4,opt,name=freeze_version,json=freezeVersion,proto3" json:"freeze_version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// PolicyVersion is the version of the chain-wide policy held.
+	PolicyVersion uint64 `protobuf:"varint,3,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	FreezeVersion uint64 `protobuf:"varint,4,opt,name=freeze_version,json=freezeVersion,proto3" json:"freeze_version,omitempty"`
+	// StorePolicyVersion is the version of this store's own policy held.
+	StorePolicyVersion uint64 `protobuf:"varint,5,opt,name=store_policy_version,json=storePolicyVersion,proto3" json:"store_policy_version,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *WatchPolicyRequest) Reset() {
@@ -674,6 +677,13 @@ func (x *WatchPolicyRequest) GetPolicyVersion() uint64 {
 func (x *WatchPolicyRequest) GetFreezeVersion() uint64 {
 	if x != nil {
 		return x.FreezeVersion
+	}
+	return 0
+}
+
+func (x *WatchPolicyRequest) GetStorePolicyVersion() uint64 {
+	if x != nil {
+		return x.StorePolicyVersion
 	}
 	return 0
 }
@@ -792,12 +802,13 @@ const file_storegate_v1_central_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\x0e2\x1e.storegate.v1.SettlementStatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\"L\n" +
 	"\x19SubmitSettlementsResponse\x12/\n" +
-	"\x04acks\x18\x01 \x03(\v2\x1b.storegate.v1.SettlementAckR\x04acks\"\xa4\x01\n" +
+	"\x04acks\x18\x01 \x03(\v2\x1b.storegate.v1.SettlementAckR\x04acks\"\xd6\x01\n" +
 	"\x12WatchPolicyRequest\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12%\n" +
 	"\x0ekeyset_version\x18\x02 \x01(\x04R\rkeysetVersion\x12%\n" +
 	"\x0epolicy_version\x18\x03 \x01(\x04R\rpolicyVersion\x12%\n" +
-	"\x0efreeze_version\x18\x04 \x01(\x04R\rfreezeVersion\"\xd8\x01\n" +
+	"\x0efreeze_version\x18\x04 \x01(\x04R\rfreezeVersion\x120\n" +
+	"\x14store_policy_version\x18\x05 \x01(\x04R\x12storePolicyVersion\"\xd8\x01\n" +
 	"\x13WatchPolicyResponse\x12.\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1a.storegate.v1.DocumentKindR\x04kind\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x128\n" +

@@ -40,7 +40,11 @@ type CentralServiceClient interface {
 	// id. Central deduplicates by settlement id.
 	SubmitSettlements(ctx context.Context, in *SubmitSettlementsRequest, opts ...grpc.CallOption) (*SubmitSettlementsResponse, error)
 	// WatchPolicy streams signed documents newer than the versions the store
-	// holds, then each new one as HQ publishes it.
+	// holds, then each new one as HQ publishes it: the keyset, the chain-wide
+	// policy, the policy for this store (a policy whose store_id is the
+	// request's), and the freeze list. Freeze lists are deltas: a store behind
+	// gets every delta after its version in order, or the latest snapshot and
+	// the deltas after it.
 	WatchPolicy(ctx context.Context, in *WatchPolicyRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchPolicyResponse], error)
 }
 
@@ -107,7 +111,11 @@ type CentralServiceServer interface {
 	// id. Central deduplicates by settlement id.
 	SubmitSettlements(context.Context, *SubmitSettlementsRequest) (*SubmitSettlementsResponse, error)
 	// WatchPolicy streams signed documents newer than the versions the store
-	// holds, then each new one as HQ publishes it.
+	// holds, then each new one as HQ publishes it: the keyset, the chain-wide
+	// policy, the policy for this store (a policy whose store_id is the
+	// request's), and the freeze list. Freeze lists are deltas: a store behind
+	// gets every delta after its version in order, or the latest snapshot and
+	// the deltas after it.
 	WatchPolicy(*WatchPolicyRequest, grpc.ServerStreamingServer[WatchPolicyResponse]) error
 	mustEmbedUnimplementedCentralServiceServer()
 }

@@ -634,15 +634,18 @@ type GetStatusResponse struct {
 	OutboxOldestAge    *durationpb.Duration   `protobuf:"bytes,7,opt,name=outbox_oldest_age,json=outboxOldestAge,proto3" json:"outbox_oldest_age,omitempty"`
 	// OfflineExposure is the total of offline approvals central has not yet
 	// acknowledged, in minor units.
-	OfflineExposure     int64            `protobuf:"varint,8,opt,name=offline_exposure,json=offlineExposure,proto3" json:"offline_exposure,omitempty"`
-	KeysetVersion       uint64           `protobuf:"varint,9,opt,name=keyset_version,json=keysetVersion,proto3" json:"keyset_version,omitempty"`
+	OfflineExposure int64  `protobuf:"varint,8,opt,name=offline_exposure,json=offlineExposure,proto3" json:"offline_exposure,omitempty"`
+	KeysetVersion   uint64 `protobuf:"varint,9,opt,name=keyset_version,json=keysetVersion,proto3" json:"keyset_version,omitempty"`
+	// PolicyVersion is the version of the chain-wide policy held.
 	PolicyVersion       uint64           `protobuf:"varint,10,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
 	FreezeVersion       uint64           `protobuf:"varint,11,opt,name=freeze_version,json=freezeVersion,proto3" json:"freeze_version,omitempty"`
 	AuditRecords        uint64           `protobuf:"varint,12,opt,name=audit_records,json=auditRecords,proto3" json:"audit_records,omitempty"`
 	DisputedSettlements int64            `protobuf:"varint,13,opt,name=disputed_settlements,json=disputedSettlements,proto3" json:"disputed_settlements,omitempty"`
 	Scanners            []*ScannerStatus `protobuf:"bytes,14,rep,name=scanners,proto3" json:"scanners,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// StorePolicyVersion is the version of this store's own policy held.
+	StorePolicyVersion uint64 `protobuf:"varint,15,opt,name=store_policy_version,json=storePolicyVersion,proto3" json:"store_policy_version,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
@@ -771,6 +774,13 @@ func (x *GetStatusResponse) GetScanners() []*ScannerStatus {
 		return x.Scanners
 	}
 	return nil
+}
+
+func (x *GetStatusResponse) GetStorePolicyVersion() uint64 {
+	if x != nil {
+		return x.StorePolicyVersion
+	}
+	return 0
 }
 
 type ScannerStatus struct {
@@ -1102,7 +1112,7 @@ const file_storegate_v1_payment_proto_rawDesc = "" +
 	"\x06amount\x18\x02 \x01(\x03R\x06amount\x12\x1a\n" +
 	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12)\n" +
 	"\x10already_reversed\x18\x04 \x01(\bR\x0falreadyReversed\"\x12\n" +
-	"\x10GetStatusRequest\"\x99\x05\n" +
+	"\x10GetStatusRequest\"\xcb\x05\n" +
 	"\x11GetStatusResponse\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x129\n" +
@@ -1119,7 +1129,8 @@ const file_storegate_v1_payment_proto_rawDesc = "" +
 	"\x0efreeze_version\x18\v \x01(\x04R\rfreezeVersion\x12#\n" +
 	"\raudit_records\x18\f \x01(\x04R\fauditRecords\x121\n" +
 	"\x14disputed_settlements\x18\r \x01(\x03R\x13disputedSettlements\x127\n" +
-	"\bscanners\x18\x0e \x03(\v2\x1b.storegate.v1.ScannerStatusR\bscanners\"\xf0\x01\n" +
+	"\bscanners\x18\x0e \x03(\v2\x1b.storegate.v1.ScannerStatusR\bscanners\x120\n" +
+	"\x14store_policy_version\x18\x0f \x01(\x04R\x12storePolicyVersion\"\xf0\x01\n" +
 	"\rScannerStatus\x12\x12\n" +
 	"\x04lane\x18\x01 \x01(\tR\x04lane\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x120\n" +

@@ -463,7 +463,11 @@ func (x *OfflineCaps) GetMaxStoreExposure() int64 {
 }
 
 // Policy is HQ's policy for one store, or for every store when store_id is
-// empty.
+// empty. Each scope (the chain, each store) has its own version sequence. A
+// store enforces the chain-wide policy and its own together, so that a
+// store's policy can only tighten the chain's: the stricter mode wins
+// (suspended over online-only over normal), every rule of both applies, and
+// for the token lifetime and each offline cap the lower non-zero value wins.
 type Policy struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
 	Version                 uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
@@ -618,7 +622,8 @@ func (x *FreezeEntry) GetReason() string {
 }
 
 // FreezeList is a versioned delta on top of the previous version, or a full
-// snapshot that replaces every earlier entry.
+// snapshot that replaces every earlier entry. A delta's version is exactly
+// one more than the version it applies to; a snapshot may skip versions.
 type FreezeList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Version       uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`

@@ -1,0 +1,50 @@
+package centralclient
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc"
+
+	"storegate/gateway"
+	"storegate/gateway/grpcserver"
+	storegatev1 "storegate/proto/storegate/v1"
+)
+
+var _ gateway.PolicySource = (*Client)(nil)
+
+// WatchPolicy opens CentralService.WatchPolicy from the versions the
+// gateway holds. The stream lives until ctx ends or central ends it.
+func (c *Client) WatchPolicy(ctx context.Context, storeID string, have gateway.DocumentVersions) (gateway.PolicyStream, error) {
+	stream, err := c.rpc.WatchPolicy(ctx, &storegatev1.WatchPolicyRequest{
+		StoreId:            storeID,
+		KeysetVersion:      have.Keyset,
+		PolicyVersion:      have.Policy,
+		StorePolicyVersion: have.StorePolicy,
+		FreezeVersion:      have.Freeze,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("central watch policy: %w", err)
+	}
+	return &policyStream{rpc: stream}, nil
+}
+
+// policyStream turns the wire messages into documents.
+type policyStream struct {
+	rpc grpc.ServerStreamingClient[storegatev1.WatchPolicyResponse]
+}
+
+// Recv returns the next document; io.EOF when central ended the stream.
+// A kind this build does not know is passed on under its wire name, for
+// the gateway to refuse and log.
+func (s *policyStream) Recv() (*gateway.PublishedDocument, error) {
+	m, err := s.rpc.Recv()
+	if err != nil {
+		return nil, err
+	}
+	kind, ok := grpcserver.DocumentKindFromProto(m.GetKind())
+	if !ok {
+		kind = gateway.DocumentKind(m.GetKind().String())
+	}
+	return &gateway.PublishedDocument{Kind: kind, Version: m.GetVersion(), Raw: m.GetDocument().GetCoseSign1()}, nil
+}

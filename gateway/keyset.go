@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"slices"
+	"time"
+
+	documentv1 "storegate/proto/storegate/document/v1"
+)
+
+// keyUses translates key uses to the wire.
+var keyUses = map[KeyUse]documentv1.KeyUse{
+	KeyUseToken:  documentv1.KeyUse_KEY_USE_TOKEN,
+	KeyUsePolicy: documentv1.KeyUse_KEY_USE_POLICY,
+}
+
+// KeysetProto returns the keyring's keys as a keyset message at a new
+// version, ordered by kid, for tools that add or retire a key and sign the
+// result with the root key.
+func (k *Keyring) KeysetProto(version uint64, issued time.Time) *documentv1.Keyset {
+	ks := &documentv1.Keyset{Version: version, IssuedAt: issued.Unix()}
+	keys := k.Keys()
+	slices.SortFunc(keys, func(a, b TrustedKey) int { return bytes.Compare(a.ID, b.ID) })
+	for _, key := range keys {
+		ks.Keys = append(ks.Keys, &documentv1.KeyEntry{
+			Kid:       bytes.Clone(key.ID),
+			PublicKey: bytes.Clone(key.Public),
+			Use:       keyUses[key.Use],
+			Retired:   key.Retired,
+		})
+	}
+	return ks
+}
+
+// AddKey adds a current key to a keyset message. Adding a key it already
+// lists is EINVALID.
+func AddKey(ks *documentv1.Keyset, pub ed25519.PublicKey, use KeyUse) error {
+	kid := KeyID(pub)
+	for _, e := range ks.GetKeys() {
+		if bytes.Equal(e.GetKid(), kid) {
+			return Errorf(EINVALID, "key %s is already in the keyset", kidString(kid))
+		}
+	}
+	wire, ok := keyUses[use]
+	if !ok {
+		return Errorf(EINVALID, "unknown key use %d", use)
+	}
+	ks.Keys = append(ks.Keys, &documentv1.KeyEntry{Kid: kid, PublicKey: bytes.Clone(pub), Use: wire})
+	return nil
+}
+
+// RetireKey marks a key of a keyset message retired: the gateway then
+// declines its tokens as key_retired and refuses documents it signs. An
+// unknown kid is ENOTFOUND.
+func RetireKey(ks *documentv1.Keyset, kid []byte) error {
+	for _, e := range ks.GetKeys() {
+		if bytes.Equal(e.GetKid(), kid) {
+			e.Retired = true
+			return nil
+		}
+	}
+	return Errorf(ENOTFOUND, "no key %s in the keyset", kidString(kid))
+}

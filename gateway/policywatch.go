@@ -1,0 +1,194 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// Policy watch defaults.
+const (
+	DefaultWatchMinBackoff = 200 * time.Millisecond
+	DefaultWatchMaxBackoff = 30 * time.Second
+)
+
+// DocumentVersions are the versions of HQ's signed documents a gateway
+// holds; zero for a kind it holds none of.
+type DocumentVersions struct {
+	Keyset uint64
+	// Policy is the chain-wide policy; StorePolicy the store's own.
+	Policy      uint64
+	StorePolicy uint64
+	Freeze      uint64
+}
+
+// PublishedDocument is one signed document from HQ's policy stream.
+type PublishedDocument struct {
+	// Kind is DocumentKeyset, DocumentPolicy (chain-wide or this store's:
+	// the document says which) or DocumentFreeze.
+	Kind    DocumentKind
+	Version uint64
+	Raw     []byte
+}
+
+// PolicyStream is an open stream of HQ's documents.
+type PolicyStream interface {
+	// Recv returns the next document. An error ends the stream; io.EOF is
+	// HQ closing it.
+	Recv() (*PublishedDocument, error)
+}
+
+// PolicySource opens streams of HQ's documents
+// (CentralService.WatchPolicy).
+type PolicySource interface {
+	// WatchPolicy opens a stream that first sends the documents newer than
+	// have, then each new one HQ publishes for storeID, until ctx ends. An
+	// error means no stream was opened.
+	WatchPolicy(ctx context.Context, storeID string, have DocumentVersions) (PolicyStream, error)
+}
+
+// DocumentVersions returns the versions of the documents in force.
+func (g *Gateway) DocumentVersions() DocumentVersions {
+	var v DocumentVersions
+	if k := g.keys.Load(); k != nil {
+		v.Keyset = k.Version
+	}
+	pol := g.Policy()
+	if pol.Chain != nil {
+		v.Policy = pol.Chain.Version
+	}
+	if pol.Store != nil {
+		v.StorePolicy = pol.Store.Version
+	}
+	v.Freeze = g.FreezeList().Version
+	return v
+}
+
+// ApplyDocument applies a signed document of any kind: see ApplyKeyset,
+// ApplyPolicy and ApplyFreezeList.
+func (g *Gateway) ApplyDocument(ctx context.Context, kind DocumentKind, raw []byte) (uint64, bool, error) {
+	switch kind {
+	case DocumentKeyset:
+		return g.ApplyKeyset(ctx, raw)
+	case DocumentPolicy, DocumentStorePolicy:
+		return g.ApplyPolicy(ctx, raw)
+	case DocumentFreeze:
+		return g.ApplyFreezeList(ctx, raw)
+	}
+	return 0, false, Errorf(EINVALID, "unknown document kind %q", kind)
+}
+
+// PolicyWatcher keeps HQ's policy stream open (DESIGN.md, "Policy from
+// HQ"): it resumes from the versions the gateway holds, applies each
+// document as it arrives (durably, then in force), and reconnects with
+// exponential backoff and full jitter whenever the stream ends.
+type PolicyWatcher struct {
+	Gateway *Gateway
+	Source  PolicySource
+	// MinBackoff and MaxBackoff bound the wait before reconnecting; zero
+	// means DefaultWatchMinBackoff and DefaultWatchMaxBackoff.
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
+	// Applied, when set, is called after each document that changed what
+	// is in force.
+	Applied func(kind DocumentKind, version uint64)
+}
+
+func (w *PolicyWatcher) defaults() {
+	if w.MinBackoff <= 0 {
+		w.MinBackoff = DefaultWatchMinBackoff
+	}
+	if w.MaxBackoff <= 0 {
+		w.MaxBackoff = DefaultWatchMaxBackoff
+	}
+	if w.MaxBackoff < w.MinBackoff {
+		w.MaxBackoff = w.MinBackoff
+	}
+	if w.Logger == nil {
+		w.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Run watches until ctx ends.
+func (w *PolicyWatcher) Run(ctx context.Context) {
+	w.defaults()
+	failures := 0
+	for {
+		opened := time.Now()
+		got, err := w.watch(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		// A stream that delivered something, or stayed up a good while,
+		// was healthy: start the backoff afresh.
+		if got > 0 || time.Since(opened) > w.MaxBackoff {
+			failures = 0
+		}
+		failures++
+		wait := w.backoff(failures)
+		w.Logger.Warn("policy stream ended; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// watch runs one stream and returns how many documents it delivered and
+// why it ended.
+func (w *PolicyWatcher) watch(ctx context.Context) (int, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g := w.Gateway
+	have := g.DocumentVersions()
+	stream, err := w.Source.WatchPolicy(sctx, g.StoreID, have)
+	if err != nil {
+		return 0, err
+	}
+	w.Logger.Info("policy stream open", "keyset", have.Keyset, "policy", have.Policy, "store_policy", have.StorePolicy, "freeze", have.Freeze)
+	n := 0
+	for {
+		doc, err := stream.Recv()
+		if err != nil {
+			return n, err
+		}
+		n++
+		version, changed, err := g.ApplyDocument(sctx, doc.Kind, doc.Raw)
+		switch code := ErrorCode(err); {
+		case err == nil && changed:
+			w.Logger.Info("document applied", "kind", string(doc.Kind), "version", version)
+			if w.Applied != nil {
+				w.Applied(doc.Kind, version)
+			}
+		case err == nil:
+			w.Logger.Debug("document already held", "kind", string(doc.Kind), "version", doc.Version)
+		case code == ESTALE:
+			w.Logger.Info("document older than the one held; ignored", "kind", string(doc.Kind), "version", doc.Version, "held", version)
+		case code == ECONFLICT:
+			// A freeze delta after a gap: resume from the held versions,
+			// so HQ sends what is missing.
+			return n, fmt.Errorf("%s version %d: %w", doc.Kind, doc.Version, err)
+		case ctx.Err() != nil:
+			return n, ctx.Err()
+		default:
+			w.Logger.Error("document refused", "kind", string(doc.Kind), "version", doc.Version, "err", err)
+		}
+	}
+}
+
+// backoff is exponential with full jitter: uniform in (0, min(max, min·2ⁿ⁻¹)].
+func (w *PolicyWatcher) backoff(failures int) time.Duration {
+	ceil := w.MaxBackoff
+	if failures < 30 {
+		if d := w.MinBackoff << (failures - 1); d > 0 && d < ceil {
+			ceil = d
+		}
+	}
+	return time.Duration(rand.Int64N(int64(ceil))) + time.Millisecond
+}
