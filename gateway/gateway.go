@@ -522,6 +522,12 @@ type Status struct {
 	Outbox             OutboxStats
 	KeysetVersion      uint64
 	AuditRecords       uint64
+	// Documents are the versions of HQ's signed documents in force.
+	Documents DocumentVersions
+	// PolicyIssued and StorePolicyIssued are when HQ issued the chain-wide
+	// and the store's policy in force; zero when none is held.
+	PolicyIssued      time.Time
+	StorePolicyIssued time.Time
 }
 
 // Status reports the gateway's state.
@@ -539,6 +545,15 @@ func (g *Gateway) Status(ctx context.Context) (*Status, error) {
 		CentralReachable: g.central.reachable.Load(),
 		Outbox:           ob,
 		AuditRecords:     n,
+		Documents:        g.DocumentVersions(),
+	}
+	if pol := g.Policy(); pol != nil {
+		if pol.Chain != nil {
+			s.PolicyIssued = pol.Chain.IssuedAt
+		}
+		if pol.Store != nil {
+			s.StorePolicyIssued = pol.Store.IssuedAt
+		}
 	}
 	if ns := g.central.lastContact.Load(); ns != 0 {
 		s.LastCentralContact = time.Unix(0, ns)

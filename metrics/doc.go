@@ -2,14 +2,12 @@
 // reason and mode, Authorize latency, recovered panics, whether the store can
 // be written, and gauges read from the gateway's status at each scrape
 // (outbox depth and oldest age, offline exposure, disputed settlements,
-// keyset version, central reachability, audit records) and each lane
-// scanner's state.
+// keyset version, policy and freeze-list versions and policy age, central
+// reachability, audit records) and each lane scanner's state.
 //
 // It is an adapter: it implements grpcserver.Observer and reads
 // gateway.Status; the domain never imports it. A gauge that status can
-// answer is one entry in the statusGauges table (status.go). The policy's
-// version and age come with signed policies; until then they are not
-// exported rather than exported as made-up numbers.
+// answer is one entry in the statusGauges table (status.go).
 //
 // It must never put an account id, a token or a POS transaction id in a label:
 // labels are small fixed sets, so that the series count stays bounded.

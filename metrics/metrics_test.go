@@ -73,6 +73,8 @@ func TestMetrics_StatusGauges(t *testing.T) {
 		Outbox:             gateway.OutboxStats{Depth: 7, Oldest: t0.Add(-90 * time.Second), OfflineExposure: 5800, Disputed: 1},
 		KeysetVersion:      4,
 		AuditRecords:       12,
+		Documents:          gateway.DocumentVersions{Keyset: 4, Policy: 9, StorePolicy: 2, Freeze: 31},
+		PolicyIssued:       t0.Add(-time.Hour),
 	}
 	var fail error
 	m := metrics.New(metrics.Options{
@@ -89,6 +91,11 @@ func TestMetrics_StatusGauges(t *testing.T) {
 		"storegate_central_reachable 1",
 		"storegate_central_last_contact_timestamp_seconds 1.772359197e+09",
 		"storegate_audit_records 12",
+		"storegate_policy_version 9",
+		"storegate_store_policy_version 2",
+		"storegate_freeze_version 31",
+		"storegate_policy_age_seconds 3600",
+		"storegate_store_policy_age_seconds 0",
 	} {
 		wantLine(t, text, l)
 	}

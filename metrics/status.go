@@ -50,6 +50,23 @@ var statusGauges = []statusGauge{
 		}},
 	{"audit_records", "Records in the hash-chained audit log.",
 		func(s *gateway.Status, _ time.Time) float64 { return float64(s.AuditRecords) }},
+	{"policy_version", "Version of HQ's chain-wide policy in force; 0 before any.",
+		func(s *gateway.Status, _ time.Time) float64 { return float64(s.Documents.Policy) }},
+	{"store_policy_version", "Version of HQ's policy for this store in force; 0 before any.",
+		func(s *gateway.Status, _ time.Time) float64 { return float64(s.Documents.StorePolicy) }},
+	{"freeze_version", "Version of HQ's freeze list in force; 0 before any.",
+		func(s *gateway.Status, _ time.Time) float64 { return float64(s.Documents.Freeze) }},
+	{"policy_age_seconds", "Time since HQ issued the chain-wide policy in force; 0 before any. A store that stopped hearing from HQ shows it growing.",
+		func(s *gateway.Status, now time.Time) float64 { return ageSeconds(s.PolicyIssued, now) }},
+	{"store_policy_age_seconds", "Time since HQ issued this store's policy in force; 0 before any.",
+		func(s *gateway.Status, now time.Time) float64 { return ageSeconds(s.StorePolicyIssued, now) }},
+}
+
+func ageSeconds(t, now time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return now.Sub(t).Seconds()
 }
 
 // statusCollector reads the gateway's status once per scrape and exports

@@ -90,7 +90,7 @@ func (srv *Server) GetStatus(ctx context.Context, _ *storegatev1.GetStatusReques
 		AuditRecords:        st.AuditRecords,
 		DisputedSettlements: st.Outbox.Disputed,
 	}
-	docs := srv.Gateway.DocumentVersions()
+	docs := st.Documents
 	out.PolicyVersion, out.StorePolicyVersion, out.FreezeVersion = docs.Policy, docs.StorePolicy, docs.Freeze
 	if !st.LastCentralContact.IsZero() {
 		out.LastCentralContact = timestamppb.New(st.LastCentralContact)
