@@ -90,6 +90,33 @@ func TestReplay_ExpiryEdges(t *testing.T) {
 	})
 }
 
+// The host clock jumps two hours ahead (a bad NTP server, a hand-set clock)
+// while the prune loop runs with the daemon's one-hour margin, then steps
+// back. The jump makes the gateway forget ids of tokens that are still valid
+// in real time; once the clock is right again such a token must still not
+// pay twice, and fresh tokens must pay as before.
+func TestClock_ForwardJumpThenBack(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	real := h.now
+	tok, _ := h.mintAt(t, real.Add(-10*time.Second), 2*time.Minute)
+	wantApproved(t, h.authorize(t, basket("1", "t1", tok)))
+
+	h.now = real.Add(2 * time.Hour)
+	wantRefused(t, h.authorize(t, basket("2", "t2", tok)), gateway.ReasonExpired, gateway.ReasonReplayed)
+	if n, err := h.gw.PruneSpent(ctx, time.Hour); err != nil || n != 1 {
+		t.Fatalf("PruneSpent two hours ahead = %d, %v; want the spent id forgotten", n, err)
+	}
+
+	h.now = real.Add(20 * time.Second)
+	wantDecline(t, h.authorize(t, basket("3", "t3", tok)), gateway.ReasonReplayed)
+	fresh, _ := h.mintAt(t, h.now, 2*time.Minute)
+	wantApproved(t, h.authorize(t, basket("4", "t4", fresh)))
+	if st, _ := h.store.OutboxStats(ctx); st.Depth != 2 {
+		t.Fatalf("outbox depth = %d, want 2 approvals", st.Depth)
+	}
+}
+
 // The clock is right while a spent id is pruned long after its expiry, then
 // steps three hours back (a dead RTC battery at boot): the old token looks
 // valid again and its id is gone, yet it must not pay a second time.
@@ -131,7 +158,7 @@ func TestClock_PruneOnlyPastExpiryAndSkew(t *testing.T) {
 
 	for i, now := range []time.Time{exp, exp.Add(skew - time.Second), exp.Add(skew), exp.Add(skew + 500*time.Millisecond)} {
 		h.now = now
-		// A token verified now shows the gateway that time has come.
+		// Lanes keep paying meanwhile.
 		recent, _ := h.mintAt(t, now.Truncate(time.Second), time.Minute)
 		wantApproved(t, h.authorize(t, basket("1", "r"+string(rune('a'+i)), recent)))
 		if _, err := h.gw.PruneSpent(ctx, 0); err != nil {
