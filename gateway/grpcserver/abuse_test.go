@@ -114,13 +114,20 @@ func newAbuseStack(t *testing.T, opts ...grpc.ServerOption) *abuseStack {
 
 func (s *abuseStack) mint(t *testing.T) string {
 	t.Helper()
+	tok, _ := s.mintID(t)
+	return tok
+}
+
+// mintID mints a token good for a minute and returns its id too.
+func (s *abuseStack) mintID(t *testing.T) (string, []byte) {
+	t.Helper()
 	id, _ := gateway.NewTokenID()
 	now := time.Now()
 	tok, err := gateway.MintToken(s.token, gateway.Claims{Issuer: "hq", Account: "acct-0001", IssuedAt: now, Expires: now.Add(time.Minute), TokenID: id, Device: "d", Assurance: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	return tok, id
 }
 
 // stored returns the audit records and the outbox depth, as GetStatus shows
