@@ -4,6 +4,7 @@ package diskfault
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"regexp"
@@ -63,6 +64,34 @@ func LimitFileSize(tb testing.TB, n uint64) (restore func()) {
 		done = true
 		if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &old); err != nil {
 			tb.Errorf("restore the file size limit: %v", err)
+		}
+	}
+	tb.Cleanup(restore)
+	return restore
+}
+
+// LimitProcessFileSize is LimitFileSize for another process of the same
+// user, such as a daemon a test started: its writes at or past offset n fail
+// with EFBIG until the returned function lifts the limit. The test's own
+// process is not affected.
+func LimitProcessFileSize(tb testing.TB, pid int, n uint64) (restore func()) {
+	tb.Helper()
+	var old unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, nil, &old); err != nil {
+		tb.Fatalf("prlimit %d: %v", pid, err)
+	}
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: n, Max: old.Max}, nil); err != nil {
+		tb.Fatalf("prlimit %d: %v", pid, err)
+	}
+	done := false
+	restore = func() {
+		if done {
+			return
+		}
+		done = true
+		// A process that has ended needs no limit lifted.
+		if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &old, nil); err != nil && !errors.Is(err, unix.ESRCH) {
+			tb.Errorf("restore the file size limit of %d: %v", pid, err)
 		}
 	}
 	tb.Cleanup(restore)

@@ -3,6 +3,7 @@
 // the way a full disk refuses writes, until the limit is lifted.
 //
 // It exists for tests only and must never be imported by a binary: the limit
-// is process-wide, so tests that use it run in a child process of their own
-// (InChild), away from the test runner's own files.
+// is process-wide, so tests that use it in their own process run in a child
+// process (InChild), away from the test runner's own files; a daemon the
+// test started is limited from outside (LimitProcessFileSize).
 package diskfault
