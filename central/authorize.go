@@ -102,7 +102,7 @@ func validateAuthorize(req *gateway.CentralRequest, currency string) error {
 	case req.Amount <= 0 || req.Amount > MaxAmount:
 		return gateway.Errorf(gateway.EINVALID, "amount: %d outside 1 to %d", req.Amount, MaxAmount)
 	case req.Currency != currency:
-		return gateway.Errorf(gateway.EINVALID, "currency: %q is not the ledger's currency (%s)", req.Currency, currency)
+		return gateway.Errorf(gateway.EINVALID, "currency: %s is not the ledger's currency (%s)", gateway.QuoteInput(req.Currency), currency)
 	}
 	if len(req.Lines) > 0 {
 		// The basket must add up to the amount charged; the gateway's own

@@ -50,7 +50,7 @@ func OpenDocument(raw []byte, contentType string, lookup func(kid []byte) (ed255
 		return nil, nil, &Error{Code: EINVALID, Message: "signed document", Err: err}
 	}
 	if ct, _ := msg.Headers.Protected[cose.HeaderLabelContentType].(string); ct != contentType {
-		return nil, nil, Errorf(EINVALID, "signed document has content type %q, want %q", ct, contentType)
+		return nil, nil, Errorf(EINVALID, "signed document has content type %s, want %q", QuoteInput(ct), contentType)
 	}
 	pub, ok := lookup(kid)
 	if !ok {

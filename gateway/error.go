@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Error codes. Adapters map each to their own status space (gRPC codes, exit
@@ -74,4 +75,17 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// maxQuoted bounds how much of a client's input an error message repeats.
+const maxQuoted = 64
+
+// QuoteInput quotes a value from a request or a document for an error
+// message, clipped to its first 64 bytes and its length: a hostile request
+// must not make the answer, or the log line, as large as itself.
+func QuoteInput(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:maxQuoted]), len(s))
 }

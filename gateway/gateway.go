@@ -370,9 +370,11 @@ func (g *Gateway) commit(ctx context.Context, d *decision) (*AuthorizeResult, er
 	err := g.Store.CommitDecision(ctx, c)
 	if errors.Is(err, ErrTokenSpent) {
 		// Spent between the check and the commit, by a decision this process
-		// did not see (the claim map covers this process). Central refuses a
-		// second use of a token id too, so no approval can stand here.
-		g.Logger.Error("token spent during the decision", "token_fp", d.TokenFingerprint, "lane", d.req.Lane, "txn", d.req.POSTxnID)
+		// did not see (the claim map covers this process), or expiring no
+		// later than an id the store has pruned (a clock stepped back).
+		// Central refuses a second use of a token id too, so no approval can
+		// stand here.
+		g.Logger.Error("token refused as spent at commit", "token_fp", d.TokenFingerprint, "lane", d.req.Lane, "txn", d.req.POSTxnID)
 		d.Approved, d.SettlementID = false, ""
 		d.decline(ReasonReplayed, "token.replayed", "token was already used")
 		d.tokenID = nil

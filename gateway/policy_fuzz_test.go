@@ -10,10 +10,10 @@ import (
 	documentv1 "storegate/proto/storegate/document/v1"
 )
 
-// fuzzRoot is a fixed root key, so that fuzz inputs replay.
-var fuzzRoot = ed25519.NewKeyFromSeed([]byte("storegate fuzz root key 32 bytes"))
+// policyFuzzRoot is a fixed root key, so that fuzz inputs replay.
+var policyFuzzRoot = ed25519.NewKeyFromSeed([]byte("storegate fuzz root key 32 bytes"))
 
-func fuzzRootPub() ed25519.PublicKey { return fuzzRoot.Public().(ed25519.PublicKey) }
+func policyFuzzRootPub() ed25519.PublicKey { return policyFuzzRoot.Public().(ed25519.PublicKey) }
 
 // FuzzOpenPolicy feeds arbitrary payloads, signed by the root key, and
 // arbitrary documents to OpenPolicy: it must never panic, refuse with
@@ -36,14 +36,14 @@ func FuzzOpenPolicy(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(payload)
-		if raw, err := gateway.SignDocument(fuzzRoot, gateway.ContentTypePolicy, payload); err == nil {
+		if raw, err := gateway.SignDocument(policyFuzzRoot, gateway.ContentTypePolicy, payload); err == nil {
 			f.Add(raw)
 		}
 	}
 	f.Add([]byte{})
 	f.Add([]byte("\xd2\x84\x43\xa1\x01\x27\xa0\x40\x40"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		root := fuzzRootPub()
+		root := policyFuzzRootPub()
 		// data as a whole document: almost always refused, never a panic.
 		if p, err := gateway.OpenPolicy(data, root, nil); err == nil {
 			checkPolicy(t, p)
@@ -51,7 +51,7 @@ func FuzzOpenPolicy(f *testing.F) {
 			t.Fatalf("OpenPolicy(document): error code %q (%v), want %q", gateway.ErrorCode(err), err, gateway.EINVALID)
 		}
 		// data as a signed payload: the decoder and the checks see it.
-		raw, err := gateway.SignDocument(fuzzRoot, gateway.ContentTypePolicy, data)
+		raw, err := gateway.SignDocument(policyFuzzRoot, gateway.ContentTypePolicy, data)
 		if err != nil {
 			return
 		}
@@ -74,11 +74,11 @@ func checkPolicy(t *testing.T, p *gateway.Policy) {
 	if err := gateway.ValidatePolicy(m); err != nil {
 		t.Fatalf("accepted policy does not validate: %v", err)
 	}
-	raw, err := gateway.SignPolicy(fuzzRoot, m)
+	raw, err := gateway.SignPolicy(policyFuzzRoot, m)
 	if err != nil {
 		t.Fatalf("accepted policy does not sign: %v", err)
 	}
-	again, err := gateway.OpenPolicy(raw, fuzzRootPub(), nil)
+	again, err := gateway.OpenPolicy(raw, policyFuzzRootPub(), nil)
 	if err != nil {
 		t.Fatalf("accepted policy does not reopen: %v", err)
 	}
@@ -106,17 +106,17 @@ func FuzzOpenFreezeList(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(payload)
-		if raw, err := gateway.SignDocument(fuzzRoot, gateway.ContentTypeFreeze, payload); err == nil {
+		if raw, err := gateway.SignDocument(policyFuzzRoot, gateway.ContentTypeFreeze, payload); err == nil {
 			f.Add(raw)
 		}
 	}
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		root := fuzzRootPub()
+		root := policyFuzzRootPub()
 		if _, err := gateway.OpenFreezeList(data, root, nil); err != nil && gateway.ErrorCode(err) != gateway.EINVALID {
 			t.Fatalf("OpenFreezeList(document): error code %q (%v), want %q", gateway.ErrorCode(err), err, gateway.EINVALID)
 		}
-		raw, err := gateway.SignDocument(fuzzRoot, gateway.ContentTypeFreeze, data)
+		raw, err := gateway.SignDocument(policyFuzzRoot, gateway.ContentTypeFreeze, data)
 		if err != nil {
 			return
 		}

@@ -80,7 +80,7 @@ func (r *AuthorizeRequest) Validate(currency string) error {
 		return Errorf(EINVALID, "pos_transaction_id: want 1-%d characters of [A-Za-z0-9._:-]", MaxIDLength)
 	}
 	if r.Currency != currency {
-		return Errorf(EINVALID, "currency: %q is not this store's currency (%s)", r.Currency, currency)
+		return Errorf(EINVALID, "currency: %s is not this store's currency (%s)", QuoteInput(r.Currency), currency)
 	}
 	switch {
 	case r.Token != "" && r.ScanID != "":

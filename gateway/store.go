@@ -46,7 +46,8 @@ type Store interface {
 	// CommitDecision durably writes c in one transaction, which it may share
 	// with concurrent commits (group commit); it returns only once the
 	// transaction is on disk. It writes nothing and returns ErrTokenSpent
-	// when c.TokenID is already spent, or ErrDecisionExists when c.Key
+	// when c.TokenID is already spent or c.TokenExpires is no later than
+	// the expiry of an id PruneSpent forgot, or ErrDecisionExists when c.Key
 	// already has a decision; the key is checked first, so a retry of a
 	// committed sale is never mistaken for a replayed token. When a charge
 	// would take its window over its cap it writes nothing and returns a
@@ -90,7 +91,9 @@ type Store interface {
 	ScanAudit(ctx context.Context, from uint64, fn func(seq uint64, raw []byte) error) error
 
 	// PruneSpent forgets spent token ids that expired before cutoff and
-	// returns how many it removed.
+	// returns how many it removed. CommitDecision refuses from then on any
+	// token expiring no later than a forgotten id, so that a clock stepped
+	// back cannot make a forgotten token spendable again.
 	PruneSpent(ctx context.Context, cutoff time.Time) (int, error)
 }
 

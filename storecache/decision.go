@@ -123,7 +123,8 @@ func prepareDecision(c *gateway.DecisionCommit) (*preparedDecision, error) {
 // concurrent commits (group commit); it returns only once the transaction is
 // on disk. It checks before it writes: when c.Key already has a decision it
 // returns gateway.ErrDecisionExists, and when c.TokenID is already spent
-// (by an earlier transaction, or earlier in the same one) it returns
+// (by an earlier transaction, or earlier in the same one) or c.TokenExpires
+// is no later than the expiry of an id PruneSpent has forgotten, it returns
 // gateway.ErrTokenSpent, in both cases having written nothing. The key is
 // checked first, so that a POS retrying a committed sale learns that its
 // decision exists rather than that its token is spent. Each of c.Charges is
@@ -168,6 +169,11 @@ func applyDecision(tx *bolt.Tx, p *preparedDecision) (seq uint64, o outcome, err
 		return 0, outcome{reject: gateway.ErrDecisionExists}, nil
 	}
 	if p.tokenID != nil && spent.Get(p.tokenID) != nil {
+		return 0, outcome{reject: gateway.ErrTokenSpent}, nil
+	}
+	if p.tokenID != nil && p.expires <= getU64(tx.Bucket(bucketMeta), keySpentForgotten) {
+		// An id expiring this early may have been spent and forgotten: a
+		// host clock stepped back makes such a token look valid again.
 		return 0, outcome{reject: gateway.ErrTokenSpent}, nil
 	}
 	if p.settlement != nil {
@@ -288,7 +294,10 @@ func (s *Store) CommitReversal(ctx context.Context, key gateway.IdempotencyKey, 
 
 // PruneSpent forgets spent token ids whose expiry is before cutoff (the
 // caller adds the clock-skew margin) and returns how many it removed. It
-// walks the expiry index, in transactions of at most 10,000 ids.
+// walks the expiry index, in transactions of at most 10,000 ids. The latest
+// expiry it forgets is kept, in the same transaction: from then on
+// CommitDecision refuses every token expiring no later than that as spent,
+// so that a forgotten id cannot pay again whatever the clock says.
 func (s *Store) PruneSpent(ctx context.Context, cutoff time.Time) (int, error) {
 	cut := cutoff.Unix()
 	total := 0
@@ -315,6 +324,14 @@ func (s *Store) PruneSpent(ctx context.Context, cutoff time.Time) (int, error) {
 					break
 				}
 				keys = append(keys, bytes.Clone(k))
+			}
+			if len(keys) > 0 {
+				last := binary.BigEndian.Uint64(keys[len(keys)-1])
+				if last > getU64(tx.Bucket(bucketMeta), keySpentForgotten) {
+					if err := tx.Bucket(bucketMeta).Put(keySpentForgotten, u64(last)); err != nil {
+						return fmt.Errorf("prune spent: %w", err)
+					}
+				}
 			}
 			for _, k := range keys {
 				id := k[8:]

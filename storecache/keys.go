@@ -56,6 +56,9 @@ var (
 	keyOutboxDepth     = []byte("outbox_depth")
 	keyOfflineExposure = []byte("offline_exposure")
 	keyDisputedCount   = []byte("disputed_count")
+	// keySpentForgotten holds the latest expiry, in unix seconds, of a
+	// spent token id that PruneSpent has forgotten; missing means none.
+	keySpentForgotten = []byte("spent_forgotten_through")
 )
 
 // u64 returns v as 8 big-endian bytes.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -221,11 +222,12 @@ func (c *Config) Validate() error {
 	}
 	if c.StoreID == "" {
 		bad("store_id", "required")
-	} else if len(c.StoreID) > gateway.MaxIDLength {
-		bad("store_id", "longer than %d characters", gateway.MaxIDLength)
+	} else if !gateway.ValidID(c.StoreID) {
+		// Central refuses any other store id, and with it every payment.
+		bad("store_id", "%s: want 1-%d characters of [A-Za-z0-9._:-]", gateway.QuoteInput(c.StoreID), gateway.MaxIDLength)
 	}
-	if len(c.Currency) != 3 {
-		bad("currency", "%q is not a three-letter ISO 4217 code", c.Currency)
+	if !currencyPattern.MatchString(c.Currency) {
+		bad("currency", "%s is not a three-letter ISO 4217 code", gateway.QuoteInput(c.Currency))
 	}
 	switch {
 	case c.TLS.CertFile != "" && c.TLS.KeyFile == "":
@@ -339,6 +341,9 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// currencyPattern is an ISO 4217 code, as central's ledger requires.
+var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 
 // checkAddr checks that addr is a host:port.
 func checkAddr(addr string) error {

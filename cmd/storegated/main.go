@@ -160,6 +160,8 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 	fs.StringVar(&keyset, "keyset", "", "signed keyset to apply at start (keyset_file)")
 	fs.StringVar(&centralAddr, "central", "", "central service address (central.address)")
 	fs.DurationVar(&centralTimeout, "central-timeout", 0, "deadline for central authorizations (central.timeout)")
+	var healthInterval time.Duration
+	fs.DurationVar(&healthInterval, "health-interval", 0, "how often the gateway proves it can write its store (health.check_interval)")
 	fs.StringVar(&tlsCert, "tls-cert", "", "listener certificate, PEM (tls.cert_file)")
 	fs.StringVar(&tlsKey, "tls-key", "", "listener private key, PEM (tls.key_file)")
 	fs.StringVar(&tlsClientCA, "tls-client-ca", "", "CA that POS client certificates must chain to; makes TLS mutual (tls.client_ca_file)")
@@ -218,6 +220,9 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 	}
 	if centralTimeout != 0 {
 		m.Config.Central.Timeout = centralTimeout
+	}
+	if healthInterval != 0 {
+		m.Config.Health.CheckInterval = healthInterval
 	}
 	if err := m.Config.Validate(); err != nil {
 		return err
