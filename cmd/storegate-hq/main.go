@@ -66,12 +66,16 @@ type Main struct {
 	KeysDir        string
 	Currency       string
 	AddrFile       string
+	// HoldExpiry is how long an uncaptured hold stands before it is voided
+	// and its amount given back.
+	HoldExpiry time.Duration
 	// Accounts are opened with these balances when they do not exist yet.
 	Accounts map[string]int64
 	Stdout   io.Writer
 	Stderr   io.Writer
 
 	logger    *slog.Logger
+	cancel    context.CancelFunc
 	ledger    *central.Ledger
 	publisher *central.Publisher
 	server    *grpc.Server
@@ -82,7 +86,8 @@ type Main struct {
 
 // NewMain returns a Main with defaults.
 func NewMain() *Main {
-	return &Main{Listen: "127.0.0.1:7444", Currency: gateway.DefaultCurrency, Accounts: map[string]int64{}, Stdout: os.Stdout, Stderr: os.Stderr}
+	return &Main{Listen: "127.0.0.1:7444", Currency: gateway.DefaultCurrency, HoldExpiry: central.DefaultHoldExpiry,
+		Accounts: map[string]int64{}, Stdout: os.Stdout, Stderr: os.Stderr}
 }
 
 // accountFlag parses repeated --account ID=BALANCE.
@@ -119,6 +124,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Currency, "currency", m.Currency, "the currency the ledger books")
 	fs.StringVar(&m.AddrFile, "addr-file", "", "write the bound listen address to this file once serving")
 	fs.Var(accountFlag(m.Accounts), "account", "open account ID with BALANCE minor units if it does not exist (ID=BALANCE, repeat)")
+	fs.DurationVar(&m.HoldExpiry, "hold-expiry", m.HoldExpiry, "void holds no store has captured after this long, giving the amount back")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -131,6 +137,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.DataDir == "" || m.KeysDir == "" {
 		return errors.New("--data and --keys are required")
+	}
+	if m.HoldExpiry <= 0 {
+		return fmt.Errorf("--hold-expiry %s: must be positive", m.HoldExpiry)
 	}
 	host, _, err := net.SplitHostPort(m.Listen)
 	if err != nil {
@@ -180,12 +189,18 @@ func (m *Main) Run(ctx context.Context) error {
 	m.health = health.NewServer()
 	healthpb.RegisterHealthServer(m.server, m.health)
 	reflection.Register(m.server)
-	m.wg.Add(1)
+	runCtx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()
 		if err := m.server.Serve(ln); err != nil {
 			m.logger.Error("grpc server stopped", "err", err)
 		}
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.voidLoop(runCtx)
 	}()
 	if m.AddrFile != "" {
 		tmp := m.AddrFile + ".tmp"
@@ -198,6 +213,28 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.logger.Info("storegate-hq serving", "version", Version, "listen", ln.Addr().String(), "ledger", m.ledger.Path())
 	return nil
+}
+
+// voidLoop voids stale holds every tenth of the hold expiry (at least every
+// second, at most every minute), so a customer whose sale never completed
+// gets the amount back within about HoldExpiry.
+func (m *Main) voidLoop(ctx context.Context) {
+	every := min(max(m.HoldExpiry/10, time.Second), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := m.ledger.VoidStaleHolds(time.Now(), m.HoldExpiry)
+			if err != nil {
+				m.logger.Error("void stale holds", "err", err)
+			} else if n > 0 {
+				m.logger.Info("voided stale holds", "count", n, "older_than", m.HoldExpiry.String())
+			}
+		}
+	}
 }
 
 // Close stops serving and closes the ledger.
@@ -218,6 +255,9 @@ func (m *Main) Close() error {
 			case <-time.After(10 * time.Second):
 				m.server.Stop()
 			}
+		}
+		if m.cancel != nil {
+			m.cancel()
 		}
 		m.wg.Wait()
 		if m.ledger != nil {
