@@ -71,6 +71,7 @@ type preparedDecision struct {
 	tokenID    []byte
 	expires    uint64
 	settlement *gateway.Settlement
+	offline    *gateway.OfflineCharge
 	audit      gateway.AuditEntry
 }
 
@@ -104,9 +105,19 @@ func prepareDecision(c *gateway.DecisionCommit) (*preparedDecision, error) {
 		if c.Settlement.ID == "" {
 			return nil, gateway.Errorf(gateway.EINVALID, "commit decision %s: the settlement has no id", c.Key)
 		}
+		if c.Settlement.Mode == gateway.ModeOffline && c.Settlement.Account == "" {
+			return nil, gateway.Errorf(gateway.EINVALID, "commit decision %s: an offline settlement must name its account", c.Key)
+		}
 		stl := *c.Settlement
 		stl.TokenID = bytes.Clone(stl.TokenID)
 		p.settlement = &stl
+	}
+	if c.Offline != nil {
+		if err := validOfflineCharge(c); err != nil {
+			return nil, err
+		}
+		o := *c.Offline
+		p.offline = &o
 	}
 	var err error
 	if p.decision, err = json.Marshal(&c.Stored); err != nil {
@@ -122,8 +133,12 @@ func prepareDecision(c *gateway.DecisionCommit) (*preparedDecision, error) {
 // (by an earlier transaction, or earlier in the same one) it returns
 // gateway.ErrTokenSpent, in both cases having written nothing. The key is
 // checked first, so that a POS retrying a committed sale learns that its
-// decision exists rather than that its token is spent. On success
-// c.Settlement.Seq is set.
+// decision exists rather than that its token is spent. When c.Offline is set
+// (it must describe c.Settlement, an offline capture), the charge is checked
+// against its caps with the account's offline total and the store's offline
+// exposure as they stand in the transaction, after the commits batched
+// before it; when it does not fit, nothing is written and the error is a
+// *gateway.OfflineLimitError. On success c.Settlement.Seq is set.
 //
 // When ctx ends before the committer has taken the request, nothing is
 // written and ctx's error is returned; once taken, CommitDecision waits for
@@ -165,6 +180,11 @@ func applyDecision(tx *bolt.Tx, p *preparedDecision) (seq uint64, o outcome, err
 	if p.settlement != nil {
 		if reject := checkSettlementNew(tx, p.settlement); reject != nil {
 			return 0, outcome{reject: reject}, nil
+		}
+	}
+	if p.offline != nil {
+		if lim := checkOfflineCharge(tx, p.offline); lim != nil {
+			return 0, outcome{reject: lim}, nil
 		}
 	}
 

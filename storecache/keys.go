@@ -25,6 +25,7 @@ var (
 	allBuckets = [][]byte{
 		bucketMeta, bucketDecisions, bucketSpent, bucketSpentByExp,
 		bucketOutbox, bucketOutboxIDs, bucketDisputed, bucketDocuments, bucketAudit,
+		bucketOfflineAccounts,
 	}
 )
 
