@@ -52,6 +52,7 @@ func commands() []command {
 		{"authorize", "ask the gateway to authorize a basket, as a POS would", runAuthorize},
 		{"reverse", "reverse an approved sale", runReverse},
 		{"status", "show the gateway's state", runStatus},
+		{"outbox", "list the settlements waiting for HQ and the disputed ones", runOutbox},
 		{"keyset apply", "push a signed keyset to a running gateway", runKeysetApply},
 		{"audit verify", "check the audit log's hash chain (from a store file or a running gateway)", runAuditVerify},
 		{"audit export", "write the audit log as JSON lines for investigators", runAuditExport},
