@@ -193,6 +193,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Store:      m.store,
 		Central:    central,
 		Batch:      m.Config.Forward.Batch,
+		BatchWait:  m.Config.Forward.BatchWait,
 		Interval:   m.Config.Forward.Interval,
 		MaxBackoff: m.Config.Forward.MaxBackoff,
 		Logger:     m.logger.With("part", "forwarder"),
@@ -204,8 +205,13 @@ func (m *Main) Run(ctx context.Context) error {
 		Central:        central,
 		RootKey:        ed25519.PublicKey(root),
 		CentralTimeout: m.Config.Central.Timeout,
-		Logger:         m.logger.With("part", "decision"),
-		Committed:      fwd.Notify,
+		Breaker: &gateway.Breaker{
+			Failures: m.Config.Central.BreakerFailures,
+			Cooldown: m.Config.Central.BreakerCooldown,
+		},
+		Offline:   gateway.FixedOffline{Caps: m.Config.Offline.Caps()},
+		Logger:    m.logger.With("part", "decision"),
+		Committed: fwd.Notify,
 	}
 	fwd.Contact = m.gw.NoteCentral
 	if err := m.gw.Open(ctx); err != nil {
@@ -257,7 +263,8 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.logger.Info("storegated serving", "version", Version, "store_id", m.Config.StoreID, "listen", addr,
-		"store", m.Config.StorePath(), "central", m.Config.Central.Address)
+		"store", m.Config.StorePath(), "central", m.Config.Central.Address,
+		"offline_enabled", m.Config.Offline.Caps().Enabled())
 	return nil
 }
 
