@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -183,7 +184,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.conn, err = grpc.NewClient(m.Config.Central.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// gRPC's default reconnect backoff grows to two minutes during a long
+	// outage: the gateway would stay offline that long after central is
+	// back. Reconnect at least as often as the breaker probes.
+	reconnect := min(max(m.Config.Central.BreakerCooldown, time.Second), 30*time.Second)
+	m.conn, err = grpc.NewClient(m.Config.Central.Address, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
+			BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnect,
+		}, MinConnectTimeout: 10 * time.Second}))
 	if err != nil {
 		return fmt.Errorf("central.address: %w", err)
 	}
