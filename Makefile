@@ -7,8 +7,9 @@ BIN      ?= bin
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.Version=$(VERSION)
 FUZZTIME ?= 60s
+CRASH_KILLS ?= 500
 
-.PHONY: all build test demo proto proto-check lint fuzz clean
+.PHONY: all build test demo crashtest proto proto-check lint fuzz clean
 
 all: build
 
@@ -24,6 +25,12 @@ test:
 ## demo: run the gateway end to end on embedded defaults in a temporary folder
 demo: build
 	$(BIN)/storegate-demo --bin $(BIN)
+
+## crashtest: kill storegated CRASH_KILLS times (default 500) under eight POS
+## lanes, take HQ down and up, then check that every approval is in HQ's books
+## exactly once and the offline caps held (`make test` runs a 20-kill version)
+crashtest: build
+	$(BIN)/storegate-crash --bin $(BIN) --kills $(CRASH_KILLS)
 
 ## proto: regenerate the committed gRPC code from proto/ with the pinned tools
 proto:
