@@ -120,9 +120,9 @@ func (s *Store) PendingSettlements(ctx context.Context, limit int) ([]gateway.Se
 // AckSettlements applies central's acknowledgements in one transaction:
 // accepted and duplicate settlements leave the outbox; refused ones move to
 // the disputed set with central's message. Either way the offline exposure
-// they stood for is released, the store's and the account's. Unknown ids (including ones
-// acknowledged before) are ignored. An unknown status is EINVALID, and then
-// nothing is applied.
+// they stood for is released, the store's and the account's. Unknown ids
+// (including ones acknowledged before) are ignored. An unknown status is
+// EINVALID, and then nothing is applied.
 func (s *Store) AckSettlements(ctx context.Context, acks []gateway.SettlementAck) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -18,8 +18,12 @@ import (
 
 // Report is what a run found.
 type Report struct {
-	Seed     uint64
-	Elapsed  time.Duration
+	// Seed replays the run's random choices (--seed); Elapsed is its
+	// length.
+	Seed    uint64
+	Elapsed time.Duration
+	// Kills counts the SIGKILLs of storegated, Restarts the starts after
+	// them that served.
 	Kills    int64
 	Restarts int64
 	// KillsStarting counts the kills of a storegated still starting.
@@ -28,19 +32,23 @@ type Report struct {
 	// slower than any deadline).
 	Outages, HQKills, HQPauses int64
 
-	// What the POS lanes heard.
+	// What the POS lanes heard: Unknown counts the sales whose POS gave
+	// up before hearing an answer, DeclinedBy the declines by reason, and
+	// Reversed the reversals heard.
 	Sales, ApprovedOnline, ApprovedOffline, Declined, Unknown int
 	DeclinedBy                                                map[string]int
 	Reversed                                                  int
 	// AnsweredAfterRetry counts the sales a POS had to send more than
-	// once before it heard an answer.
+	// once before it heard an answer; Retries the calls retried; ResentSame
+	// the answered sales asked again that got the same answer.
 	AnsweredAfterRetry  int
 	Retries, ResentSame int64
 	// UnknownCommitted counts the sales a POS gave up on that the
 	// gateway had decided all the same.
 	UnknownCommitted int
 
-	// What central's books hold for the store.
+	// What central's books hold for the store, and how many settlements
+	// the gateway holds as disputed.
 	CapturesBooked, ReversalsBooked, Disputed int
 	// HoldsOpen and HoldsVoided count authorizations central approved
 	// that no settlement captured: sales the gateway never committed
