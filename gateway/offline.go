@@ -106,8 +106,9 @@ type OfflinePolicy interface {
 	OfflineCaps() OfflineCaps
 	// AllowOffline reports whether policy allows every line of the basket
 	// to be approved offline. When it does not, rule names the policy rule
-	// that forbids it, which becomes the decline's rule. It cannot fail: a
-	// policy that cannot tell must forbid.
+	// that forbids it (or the store mode, when that forbids offline
+	// approval altogether), which becomes the offline_not_allowed decline's
+	// rule. It cannot fail: a policy that cannot tell must forbid.
 	AllowOffline(lines []Line) (rule string, ok bool)
 }
 
