@@ -13,7 +13,9 @@ DIST     ?= dist
 DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -E '/^v?[0-9]+\.[0-9]/!s/^/0.0.0~git/; s/^v//')
 DEB_ARCH    ?= $(shell $(GO) env GOARCH)
 
-.PHONY: all build test demo package proto proto-check lint fuzz clean
+CRASH_KILLS ?= 500
+
+.PHONY: all build test demo package crashtest proto proto-check lint fuzz clean
 
 all: build
 
@@ -38,6 +40,12 @@ package: build
 	sed 's#$${STOREGATE_BIN}#$(abspath $(BIN))#' packaging/nfpm.yaml > "$$tmp/nfpm.yaml" && \
 	STOREGATE_VERSION=$(DEB_VERSION) STOREGATE_ARCH=$(DEB_ARCH) \
 	  $(GO) tool nfpm package --config "$$tmp/nfpm.yaml" --packager deb --target $(DIST)/
+
+## crashtest: kill storegated CRASH_KILLS times (default 500) under eight POS
+## lanes, take HQ down and up, then check that every approval is in HQ's books
+## exactly once and the offline caps held (`make test` runs a 20-kill version)
+crashtest: build
+	$(BIN)/storegate-crash --bin $(BIN) --kills $(CRASH_KILLS)
 
 ## proto: regenerate the committed gRPC code from proto/ with the pinned tools
 proto:

@@ -17,8 +17,11 @@ type AuthStatus string
 
 // Authorization states. An approval starts held (the amount is already
 // debited), becomes captured when the store's capture settlement is booked
-// and reversed when that capture is given back. A decline is recorded too,
-// so that the token or code cannot be tried again at another sale.
+// and reversed when that capture is given back. A hold that no capture claims
+// in time is voided and its amount given back (VoidStaleHolds); a capture
+// that arrives later takes the amount again if the balance still covers it.
+// A decline is recorded too, so that the token or code cannot be tried again
+// at another sale, and so is a token an offline approval spent.
 const (
 	// AuthHeld: approved and debited, waiting for the store's capture.
 	AuthHeld AuthStatus = "held"
@@ -28,6 +31,12 @@ const (
 	AuthReversed AuthStatus = "reversed"
 	// AuthDeclined: declined; nothing was debited.
 	AuthDeclined AuthStatus = "declined"
+	// AuthVoided: held, then voided uncaptured; the amount was given back.
+	AuthVoided AuthStatus = "voided"
+	// AuthOffline: the token was spent by a sale a store approved offline.
+	// It has no id; the debit is the offline capture's (CapturedBy), which
+	// Books counts.
+	AuthOffline AuthStatus = "offline"
 )
 
 // approved reports whether the authorization debited the account.
@@ -55,6 +64,8 @@ type Authorization struct {
 	Created time.Time      `json:"created"`
 	// CapturedBy is the id of the capture settlement that booked it.
 	CapturedBy string `json:"captured_by,omitempty"`
+	// VoidedAt is when the hold was voided uncaptured.
+	VoidedAt time.Time `json:"voided_at,omitzero"`
 }
 
 // sameSale reports whether req is the sale the authorization was made for:
@@ -174,9 +185,12 @@ func (l *Ledger) Authorize(req *gateway.CentralRequest, keys *gateway.Keyring, n
 			return err
 		}
 		if found {
-			if prev.sameSale(req) {
+			switch {
+			case prev.Status == AuthOffline:
+				res = declined(gateway.ReasonReplayed, "this token was already used for a sale approved offline")
+			case prev.sameSale(req):
 				res = prev.result()
-			} else {
+			default:
 				res = declined(gateway.ReasonReplayed, "this token was already used for another sale")
 			}
 			return nil

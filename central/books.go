@@ -44,6 +44,9 @@ type AccountBooks struct {
 	Held int64
 	// Captured is the sum of accepted captures not reversed.
 	Captured int64
+	// Voided is the sum of holds voided uncaptured (given back, so in
+	// neither Debited nor Credited).
+	Voided int64
 }
 
 // Settlement returns the booked settlement with the given id.
@@ -104,6 +107,9 @@ func (l *Ledger) Books() (*Books, error) {
 		b.Accounts[accountID] = ab
 	}
 	for _, a := range b.Authorizations {
+		if a.Status == AuthVoided {
+			add(a.Account, "authorization "+a.ID, func(ab *AccountBooks) { ab.Voided += a.Amount })
+		}
 		if !a.Status.approved() {
 			continue
 		}
@@ -139,7 +145,9 @@ func (l *Ledger) Books() (*Books, error) {
 // balance is what was funded, less what was debited, plus what was given
 // back, and never negative; each captured authorization was captured by
 // exactly one accepted capture; each reversed capture by exactly one
-// accepted reversal. It returns every problem found, joined.
+// accepted reversal; each accepted capture without an authorization (an
+// offline approval) spent its token, and each token spent offline names that
+// capture. It returns every problem found, joined.
 func (b *Books) Verify() error {
 	errs := append([]error(nil), b.problems...)
 	for id, ab := range b.Accounts {
@@ -153,7 +161,18 @@ func (b *Books) Verify() error {
 	}
 
 	auths := make(map[string]Authorization)
+	spentOffline := make(map[string]Authorization) // by capture id
 	for _, a := range b.Authorizations {
+		if a.Status == AuthOffline {
+			if prev, dup := spentOffline[a.CapturedBy]; dup {
+				errs = append(errs, fmt.Errorf("capture %s spent two tokens, %s and %s", a.CapturedBy, prev.Credential, a.Credential))
+			}
+			spentOffline[a.CapturedBy] = a
+			c, ok := b.Settlement(a.CapturedBy)
+			if !ok || c.Status != gateway.SettlementAccepted || c.Kind != gateway.SettlementCapture || c.AuthorizationID != "" || c.Amount != a.Amount {
+				errs = append(errs, fmt.Errorf("token %s spent offline: capture %s missing or not an accepted offline capture of %d", a.Credential, a.CapturedBy, a.Amount))
+			}
+		}
 		if !a.Status.approved() {
 			continue
 		}
@@ -170,6 +189,9 @@ func (b *Books) Verify() error {
 		}
 		switch s.Kind {
 		case gateway.SettlementCapture:
+			if _, ok := spentOffline[s.ID]; s.AuthorizationID == "" && !ok {
+				errs = append(errs, fmt.Errorf("offline capture %s: no token is recorded as spent by it", s.ID))
+			}
 			if s.AuthorizationID != "" {
 				a, ok := auths[s.AuthorizationID]
 				switch {

@@ -3,6 +3,7 @@ package central_test
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -237,10 +238,13 @@ func capture(id, authID, account string, amount int64) *storegatev1.Settlement {
 	}
 }
 
-// offlineCapture returns a capture the store approved offline.
+// offlineCapture returns a capture the store approved offline, with a token
+// id derived from its id (a resend carries the same one).
 func offlineCapture(id, account string, amount int64) *storegatev1.Settlement {
 	s := capture(id, "", account, amount)
 	s.Mode = storegatev1.DecisionMode_DECISION_MODE_OFFLINE
+	sum := sha256.Sum256([]byte("token of " + id))
+	s.TokenId = sum[:gateway.TokenIDSize]
 	return s
 }
 

@@ -1,6 +1,7 @@
 package central
 
 import (
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -34,9 +35,13 @@ type BookedSettlement struct {
 //   - a settlement booked before is a duplicate and changes nothing (a
 //     refused one is refused again, with the same message);
 //   - a capture naming a held authorization of the same store, amount and
-//     account marks it captured; a capture without an authorization (an
-//     offline approval) debits the account now, or is refused as
-//     "insufficient funds" without touching the balance;
+//     account marks it captured (a voided one is taken again if the balance
+//     covers it); a capture without an authorization (an offline approval)
+//     debits the account now and spends its token id chain-wide, or is
+//     refused, without touching the balance, for insufficient funds or when
+//     the token was already used for another sale. When central had
+//     approved that very sale online but the store never heard the answer,
+//     the offline capture captures that authorization instead: one debit;
 //   - a reversal of an accepted capture credits the amount back, once;
 //   - a reversal whose capture is not booked yet is left out of the acks,
 //     so that the gateway sends it again;
@@ -139,6 +144,8 @@ func (l *Ledger) malformed(s *gateway.Settlement, storeID string) string {
 		return fmt.Sprintf("currency %q is not the ledger's currency (%s)", s.Currency, l.currency)
 	case s.Kind == gateway.SettlementCapture && s.AuthorizationID == "" && s.Account == "":
 		return "a capture without an authorization must name its account"
+	case s.Kind == gateway.SettlementCapture && s.AuthorizationID == "" && len(s.TokenID) != gateway.TokenIDSize:
+		return fmt.Sprintf("a capture without an authorization must carry its token id (%d bytes)", gateway.TokenIDSize)
 	case s.Kind == gateway.SettlementReversal && s.ReversesID == "":
 		return "a reversal must name the capture it reverses (reverses_id)"
 	case s.Kind == gateway.SettlementReversal && s.ReversesID == s.ID:
@@ -156,16 +163,15 @@ func captureHeld(tx *bolt.Tx, rec *BookedSettlement) (string, error) {
 		return fmt.Sprintf("unknown authorization %q", s.AuthorizationID), nil
 	}
 	key = append([]byte(nil), key...)
-	auths := tx.Bucket(authorizationsBucket)
 	var auth Authorization
-	found, err := getJSON(auths, key, &auth)
+	found, err := getJSON(tx.Bucket(authorizationsBucket), key, &auth)
 	if err != nil {
 		return "", err
 	}
 	switch {
 	case !found:
 		return fmt.Sprintf("unknown authorization %q", s.AuthorizationID), nil
-	case auth.Status != AuthHeld:
+	case auth.Status != AuthHeld && auth.Status != AuthVoided:
 		return fmt.Sprintf("authorization %s is %s (capture %s)", auth.ID, auth.Status, auth.CapturedBy), nil
 	case auth.StoreID != s.StoreID:
 		return fmt.Sprintf("authorization %s was made at another store", auth.ID), nil
@@ -174,19 +180,70 @@ func captureHeld(tx *bolt.Tx, rec *BookedSettlement) (string, error) {
 	case s.Account != "" && s.Account != auth.Account:
 		return fmt.Sprintf("account %q does not match authorization %s", s.Account, auth.ID), nil
 	}
-	s.Account = auth.Account
+	return captureAuthorization(tx, rec, key, &auth)
+}
+
+// captureAuthorization marks auth, stored under key, captured by rec, and
+// names it in rec. A held authorization was debited when it was made; a
+// voided one gave its amount back, so it takes it again, or the capture is
+// refused when the balance no longer covers it. It returns why the capture
+// is refused, or ""; a refusal changes nothing.
+func captureAuthorization(tx *bolt.Tx, rec *BookedSettlement, key []byte, auth *Authorization) (string, error) {
+	s := &rec.Settlement
+	if auth.Status == AuthVoided {
+		accts := tx.Bucket(accountsBucket)
+		var acct account
+		found, err := getJSON(accts, []byte(auth.Account), &acct)
+		switch {
+		case err != nil:
+			return "", err
+		case !found:
+			return fmt.Sprintf("unknown account %q", auth.Account), nil
+		case acct.Balance < auth.Amount:
+			return fmt.Sprintf("authorization %s expired uncaptured and was voided, and the balance no longer covers it", auth.ID), nil
+		}
+		acct.Balance -= auth.Amount
+		if err := putJSON(accts, []byte(auth.Account), acct); err != nil {
+			return "", err
+		}
+		auth.Reason, auth.Message = gateway.ReasonNone, ""
+	}
+	s.AuthorizationID, s.Account = auth.ID, auth.Account
 	auth.Status, auth.CapturedBy = AuthCaptured, s.ID
-	return "", putJSON(auths, key, auth)
+	return "", putJSON(tx.Bucket(authorizationsBucket), key, auth)
 }
 
 // captureOffline books a capture the store approved without central: it
-// debits the account now. It returns why the capture is refused, or "" once
-// it is booked; a refusal changes nothing.
+// debits the account now and records the token id as spent, so that the
+// token cannot also be spent online. When central approved this very sale
+// online (the store crashed before hearing it, or the answer came after the
+// deadline) the capture captures that authorization instead, so that the
+// account pays once. It returns why the capture is refused, or "" once it is
+// booked; a refusal changes nothing.
 func captureOffline(tx *bolt.Tx, rec *BookedSettlement) (string, error) {
 	s := &rec.Settlement
+	key := tokenKey(s.TokenID)
+	var prev Authorization
+	found, err := getJSON(tx.Bucket(authorizationsBucket), key, &prev)
+	if err != nil {
+		return "", err
+	}
+	if found {
+		sameSale := prev.StoreID == s.StoreID && prev.Lane == s.Lane && prev.POSTxnID == s.POSTxnID &&
+			prev.Amount == s.Amount && prev.Account == s.Account
+		switch {
+		case sameSale && (prev.Status == AuthHeld || prev.Status == AuthVoided):
+			return captureAuthorization(tx, rec, key, &prev)
+		case sameSale && prev.Status == AuthDeclined:
+			return "central declined this token for this sale: " + prev.Message, nil
+		default:
+			return fmt.Sprintf("the token was already used for another sale (%s at store %s, lane %s)", prev.Status, prev.StoreID, prev.Lane), nil
+		}
+	}
+
 	accts := tx.Bucket(accountsBucket)
 	var acct account
-	found, err := getJSON(accts, []byte(s.Account), &acct)
+	found, err = getJSON(accts, []byte(s.Account), &acct)
 	if err != nil {
 		return "", err
 	}
@@ -199,7 +256,21 @@ func captureOffline(tx *bolt.Tx, rec *BookedSettlement) (string, error) {
 		return "insufficient funds", nil
 	}
 	acct.Balance -= s.Amount
-	return "", putJSON(accts, []byte(s.Account), acct)
+	if err := putJSON(accts, []byte(s.Account), acct); err != nil {
+		return "", err
+	}
+	return "", putJSON(tx.Bucket(authorizationsBucket), key, Authorization{
+		Credential: "token:" + hex.EncodeToString(s.TokenID),
+		StoreID:    s.StoreID,
+		Lane:       s.Lane,
+		POSTxnID:   s.POSTxnID,
+		Account:    s.Account,
+		Amount:     s.Amount,
+		Currency:   s.Currency,
+		Status:     AuthOffline,
+		Created:    rec.BookedAt,
+		CapturedBy: s.ID,
+	})
 }
 
 // reverse books a reversal: it credits the capture's amount back to its

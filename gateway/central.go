@@ -25,8 +25,10 @@ type CentralResult struct {
 
 // Central is the chain's central service as the gateway sees it.
 type Central interface {
-	// Authorize asks central to decide. An error means central could not be
-	// asked or did not answer in time: the caller decides without it.
+	// Authorize asks central to decide. An EINVALID *Error means central
+	// answered that the request is malformed: the caller declines. Any
+	// other error means central could not be asked or did not answer in
+	// time: the caller decides without it (offline).
 	Authorize(ctx context.Context, req *CentralRequest) (*CentralResult, error)
 	// SubmitSettlements sends a batch of settlements and returns central's
 	// acknowledgements. A settlement without an ack was not recorded and is

@@ -4,12 +4,15 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Forwarder defaults.
 const (
 	DefaultForwardBatch      = 100
+	DefaultForwardBatchWait  = 50 * time.Millisecond
 	DefaultForwardInterval   = 2 * time.Second
 	DefaultForwardMinBackoff = 200 * time.Millisecond
 	DefaultForwardMaxBackoff = 30 * time.Second
@@ -17,14 +20,21 @@ const (
 )
 
 // Forwarder drains the outbox to the central service (DESIGN.md,
-// "Settlements"): in batches, in order, retrying with exponential backoff and
-// full jitter, deleting a record only once central has acknowledged its id.
+// "Settlements"): in batches bounded in size and time, in the order they were
+// queued, retrying with exponential backoff and full jitter, deleting a
+// record only once central has acknowledged its id. Set the exported fields,
+// then call Run; Notify and Flush may be called from any goroutine.
 type Forwarder struct {
 	StoreID string
 	Store   Store
 	Central Central
 	// Batch is the most settlements sent in one call.
 	Batch int
+	// BatchWait bounds how long a new settlement waits for others to share
+	// its call: the forwarder sends once Batch settlements were queued or
+	// BatchWait after the first of them, whichever comes first. Zero means
+	// DefaultForwardBatchWait; negative sends at once.
+	BatchWait time.Duration
 	// Interval is how often the outbox is looked at when nothing wakes the
 	// forwarder.
 	Interval   time.Duration
@@ -36,12 +46,23 @@ type Forwarder struct {
 	// Contact, when set, is told whether each call reached central.
 	Contact func(ok bool)
 
+	once sync.Once
 	wake chan struct{}
+	// full is signalled when Batch settlements were queued since the last
+	// flush; queued counts them.
+	full   chan struct{}
+	queued atomic.Int64
 }
 
-func (f *Forwarder) defaults() {
+// defaults fills the defaults once, before the first Notify, Flush or Run.
+func (f *Forwarder) defaults() { f.once.Do(f.fill) }
+
+func (f *Forwarder) fill() {
 	if f.Batch <= 0 {
 		f.Batch = DefaultForwardBatch
+	}
+	if f.BatchWait == 0 {
+		f.BatchWait = DefaultForwardBatchWait
 	}
 	if f.Interval <= 0 {
 		f.Interval = DefaultForwardInterval
@@ -58,15 +79,22 @@ func (f *Forwarder) defaults() {
 	if f.Logger == nil {
 		f.Logger = slog.New(slog.DiscardHandler)
 	}
-	if f.wake == nil {
-		f.wake = make(chan struct{}, 1)
-	}
+	f.wake = make(chan struct{}, 1)
+	f.full = make(chan struct{}, 1)
 }
 
 // Notify wakes the forwarder: a settlement was queued. It never blocks.
 func (f *Forwarder) Notify() {
+	f.defaults()
+	if f.queued.Add(1) >= int64(f.Batch) {
+		signal(f.full)
+	}
+	signal(f.wake)
+}
+
+func signal(c chan struct{}) {
 	select {
-	case f.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
@@ -94,20 +122,35 @@ func (f *Forwarder) Run(ctx context.Context) {
 			return
 		case <-f.wake:
 			t.Stop()
-			if failures > 0 {
+			switch {
+			case failures > 0:
 				// Central was failing: a new settlement is no reason to
 				// hammer it before the backoff is over.
-				rest := time.NewTimer(f.backoff(failures))
-				select {
-				case <-ctx.Done():
-					rest.Stop()
+				if !sleep(ctx, f.backoff(failures), nil) {
 					return
-				case <-rest.C:
+				}
+			case f.BatchWait > 0:
+				// Let the batch fill, for at most BatchWait.
+				if !sleep(ctx, f.BatchWait, f.full) {
+					return
 				}
 			}
 		case <-t.C:
 		}
 	}
+}
+
+// sleep waits for d, or until early is signalled; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration, early chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-early:
+	case <-t.C:
+	}
+	return true
 }
 
 // backoff is exponential with full jitter: uniform in [0, min(max, base·2ⁿ)).
@@ -126,6 +169,11 @@ func (f *Forwarder) backoff(failures int) time.Duration {
 // leaves unacknowledged stay queued for the next round.
 func (f *Forwarder) Flush(ctx context.Context) (int, error) {
 	f.defaults()
+	f.queued.Store(0)
+	select {
+	case <-f.full:
+	default:
+	}
 	total := 0
 	for {
 		batch, err := f.Store.PendingSettlements(ctx, f.Batch)

@@ -42,6 +42,13 @@ type Gateway struct {
 	// Committed, when set, is called after each durable commit that queued
 	// a settlement, to wake the forwarder.
 	Committed func()
+	// Breaker decides when central is not worth asking (nil: a Breaker
+	// with the defaults, on Now).
+	Breaker *Breaker
+	// Offline says what may be approved when central cannot answer: the
+	// offline caps and which goods policy lets be sold offline. Nil
+	// approves nothing offline.
+	Offline OfflinePolicy
 
 	keys    atomic.Pointer[Keyring]
 	central centralHealth
@@ -93,6 +100,12 @@ func (g *Gateway) Open(ctx context.Context) error {
 	}
 	if g.Logger == nil {
 		g.Logger = slog.New(slog.DiscardHandler)
+	}
+	if g.Breaker == nil {
+		g.Breaker = &Breaker{}
+	}
+	if g.Breaker.Now == nil {
+		g.Breaker.Now = g.Now
 	}
 	g.inflight = make(map[IdempotencyKey]chan struct{})
 	g.tokens = make(map[string]struct{})
@@ -229,8 +242,8 @@ func (g *Gateway) Authorize(ctx context.Context, req *AuthorizeRequest) (*Author
 		return g.commit(ctx, d)
 	}
 
-	// Step 5: ask central under a deadline.
-	g.decideOnline(ctx, d, cred)
+	// Step 5: ask central under a deadline, or decide offline.
+	g.decideOnline(ctx, d, cred, tok)
 	return g.commit(ctx, d)
 }
 
@@ -242,6 +255,10 @@ type decision struct {
 	now          time.Time
 	tokenID      []byte
 	tokenExpires time.Time
+	// offline is the charge of an offline approval on the offline caps;
+	// whyOffline says why it was decided offline.
+	offline    *OfflineCharge
+	whyOffline string
 	// charges are the window charges an approval makes; release gives
 	// back their reservation once the decision is committed.
 	charges []CounterCharge
@@ -256,33 +273,51 @@ func (d *decision) releaseLimits() {
 
 func (d *decision) decline(r Reason, rule, msg string) {
 	d.Approved, d.Reason, d.Rule, d.Message = false, r, rule, msg
+	d.offline = nil
 }
 
-// decideOnline asks central. When central cannot answer, the payment is
-// declined as central_unavailable: offline approval is decided within the
-// offline caps of HQ's policy, and without them nothing is approved offline.
-func (g *Gateway) decideOnline(ctx context.Context, d *decision, cred string) {
+// decideOnline asks central. When central cannot answer (unreachable, too
+// slow, or held back by the breaker) the decision is made offline
+// (decideOffline, in offline.go). When central refuses the request as
+// malformed, the payment is declined: central answered, and an offline
+// approval must never override an answer.
+func (g *Gateway) decideOnline(ctx context.Context, d *decision, cred string, tok *Token) {
 	res, err := g.askCentral(ctx, d, cred)
-	if err != nil {
-		d.Mode = ModeOffline
-		d.decline(ReasonCentralUnavailable, "central.unavailable", "the central service could not be reached and no offline allowance applies")
-		return
+	switch {
+	case err == nil:
+		g.applyCentral(d, res)
+	case ErrorCode(err) == EINVALID:
+		d.Mode = ModeOnline
+		d.decline(ReasonCentralDeclined, "central.refused", ErrorMessage(err))
+	default:
+		g.decideOffline(d, tok, g.whyNoCentral(err))
 	}
-	g.applyCentral(d, res)
 }
 
 // decideCode decides a numeric payment code: online only, never offline.
 func (g *Gateway) decideCode(ctx context.Context, d *decision, code string) {
 	res, err := g.askCentral(ctx, d, code)
-	if err != nil {
+	switch {
+	case err == nil:
+		g.applyCentral(d, res)
+	case ErrorCode(err) == EINVALID:
+		d.Mode = ModeOnline
+		d.decline(ReasonCentralDeclined, "central.refused", ErrorMessage(err))
+	default:
 		d.Mode = ModeOffline
-		d.decline(ReasonOnlineOnlyCode, "code.online_only", "a numeric payment code needs the central service, which could not be reached")
-		return
+		d.decline(ReasonOnlineOnlyCode, "code.online_only", "a numeric payment code needs the central service: "+g.whyNoCentral(err))
 	}
-	g.applyCentral(d, res)
 }
 
+// askCentral asks central to decide, under the deadline and through the
+// breaker. Its errors are errBreakerOpen (nothing was sent),
+// errCentralDeadline, an EINVALID *Error when central refused the request,
+// or central's own failure.
 func (g *Gateway) askCentral(ctx context.Context, d *decision, cred string) (*CentralResult, error) {
+	done, ok := g.Breaker.Allow()
+	if !ok {
+		return nil, errBreakerOpen
+	}
 	cctx, cancel := context.WithTimeout(ctx, g.CentralTimeout)
 	defer cancel()
 	res, err := g.Central.Authorize(cctx, &CentralRequest{
@@ -294,7 +329,19 @@ func (g *Gateway) askCentral(ctx context.Context, d *decision, cred string) (*Ce
 		Currency:   d.req.Currency,
 		Lines:      d.req.Lines,
 	})
-	g.NoteCentral(err == nil)
+	switch {
+	case err == nil || ErrorCode(err) == EINVALID:
+		done(true)
+		g.NoteCentral(true)
+	case ctx.Err() != nil:
+		// The caller gave up: that says nothing about central.
+	default:
+		done(false)
+		g.NoteCentral(false)
+		if cctx.Err() == context.DeadlineExceeded {
+			err = fmt.Errorf("%w: %w", errCentralDeadline, err)
+		}
+	}
 	if err != nil {
 		g.Logger.Warn("central unavailable", "lane", d.req.Lane, "txn", d.req.POSTxnID, "token_fp", d.TokenFingerprint, "err", err)
 	}
@@ -326,6 +373,7 @@ func (g *Gateway) commit(ctx context.Context, d *decision) (*AuthorizeResult, er
 		Key:          d.req.Key(),
 		TokenID:      d.tokenID,
 		TokenExpires: d.tokenExpires,
+		Offline:      d.offline,
 	}
 	if d.Approved {
 		id, err := NewSettlementID()
@@ -381,6 +429,15 @@ func (g *Gateway) commit(ctx context.Context, d *decision) (*AuthorizeResult, er
 		return g.commit(ctx, d)
 	}
 	if g.limitRecheckFailed(d, err) {
+		d.offline = nil
+		return g.commit(ctx, d)
+	}
+	if lim, ok := errors.AsType[*OfflineLimitError](err); ok {
+		// Other lanes' offline sales filled the cap since the decision
+		// began: the store checked it in the transaction and wrote
+		// nothing.
+		d.Approved, d.SettlementID, d.offline, d.charges = false, "", nil, nil
+		d.decline(ReasonOfflineLimit, lim.Rule(), d.whyOffline+": "+lim.Error())
 		return g.commit(ctx, d)
 	}
 	if err != nil {
@@ -518,12 +575,19 @@ func (g *Gateway) releaseToken(id []byte) {
 
 // Status is the gateway's state, for GetStatus and storegatectl status.
 type Status struct {
-	StoreID            string
+	StoreID string
+	// CentralReachable is whether the last call to central, a decision's
+	// or the forwarder's, reached it.
 	CentralReachable   bool
 	LastCentralContact time.Time
-	Outbox             OutboxStats
-	KeysetVersion      uint64
-	AuditRecords       uint64
+	// Breaker says whether decisions go to central (closed) or are made
+	// offline at once (open, half-open while one call probes).
+	Breaker BreakerStatus
+	// OfflineCaps are the caps in force.
+	OfflineCaps   OfflineCaps
+	Outbox        OutboxStats
+	KeysetVersion uint64
+	AuditRecords  uint64
 	// Documents are the versions of HQ's signed documents in force.
 	Documents DocumentVersions
 	// PolicyIssued and StorePolicyIssued are when HQ issued the chain-wide
@@ -545,6 +609,8 @@ func (g *Gateway) Status(ctx context.Context) (*Status, error) {
 	s := &Status{
 		StoreID:          g.StoreID,
 		CentralReachable: g.central.reachable.Load(),
+		Breaker:          g.Breaker.Status(),
+		OfflineCaps:      g.offlinePolicy().OfflineCaps(),
 		Outbox:           ob,
 		AuditRecords:     n,
 		Documents:        g.DocumentVersions(),

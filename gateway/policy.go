@@ -115,14 +115,6 @@ func (r *Rule) hasAccountCaps() bool {
 	return r.MaxQuantityPerAccount > 0 || r.MaxAmountPerAccount > 0
 }
 
-// OfflineCaps bound what the store approves while central is unreachable
-// (DESIGN.md step 5). Zero means the policy sets no such cap.
-type OfflineCaps struct {
-	MaxAmountPerTransaction int64
-	MaxAmountPerAccount     int64
-	MaxStoreExposure        int64
-}
-
 // Policy is one of HQ's signed policies, checked.
 type Policy struct {
 	Version  uint64
@@ -132,7 +124,9 @@ type Policy struct {
 	Mode             StoreMode
 	MaxTokenLifetime time.Duration
 	Rules            []Rule
-	Offline          OfflineCaps
+	// Offline are the policy's offline caps; a zero cap means this policy
+	// sets none (see Gateway.offlinePolicy for how they combine).
+	Offline OfflineCaps
 	// SignedBy is the id of the key that signed the document.
 	SignedBy []byte
 }

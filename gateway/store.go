@@ -24,11 +24,26 @@ type DecisionCommit struct {
 	TokenExpires time.Time
 	// Settlement is queued for an approval; nil for a decline.
 	Settlement *Settlement
-	Audit      AuditEntry
+	// Offline, set for an offline approval, is checked against the
+	// account's offline total and the store's offline exposure in the
+	// commit's transaction (see Store.CommitDecision).
+	Offline *OfflineCharge
+	Audit   AuditEntry
 	// Charges are added to the sliding-window counters, each only if its
 	// window stays within its cap (re-checked inside the transaction);
 	// CommitReversal gives them back.
 	Charges []CounterCharge
+}
+
+// DisputedSettlement is a settlement central refused (an offline approval
+// whose balance was gone, say), kept for a person to resolve. It never
+// leaves the store silently.
+type DisputedSettlement struct {
+	Settlement Settlement `json:"settlement"`
+	// Message is central's reason for refusing it.
+	Message string `json:"message"`
+	// RefusedAt is when the store recorded the refusal.
+	RefusedAt time.Time `json:"refused_at"`
 }
 
 // Store is the gateway's durable state. Every method is safe for concurrent
@@ -51,9 +66,13 @@ type Store interface {
 	// already has a decision; the key is checked first, so a retry of a
 	// committed sale is never mistaken for a replayed token. When a charge
 	// would take its window over its cap it writes nothing and returns a
-	// *LimitError. TokenID, when set, is TokenIDSize bytes. On success
-	// c.Settlement.Seq is set; when the disk refuses the transaction the
-	// error is EUNAVAILABLE and nothing of it is stored.
+	// *LimitError. TokenID, when set, is TokenIDSize bytes. When c.Offline
+	// is set, c.Settlement is the offline capture it charges, and the
+	// charge must fit its caps with the account's offline total and the
+	// store's offline exposure as they stand in the same transaction:
+	// otherwise it writes nothing and returns an *OfflineLimitError. On
+	// success c.Settlement.Seq is set; when the disk refuses the transaction
+	// the error is EUNAVAILABLE and nothing of it is stored.
 	CommitDecision(ctx context.Context, c *DecisionCommit) error
 	// CommitReversal durably reverses the approved sale under key: it queues
 	// stl, records rev on the sale's idempotency record, gives back the
@@ -69,8 +88,12 @@ type Store interface {
 	PendingSettlements(ctx context.Context, limit int) ([]Settlement, error)
 	// AckSettlements applies central's acknowledgements: accepted and
 	// duplicate settlements leave the outbox; refused ones move to the
-	// disputed set. Unknown ids are ignored.
+	// disputed set. Either way the offline exposure they stood for is
+	// released. Unknown ids are ignored.
 	AckSettlements(ctx context.Context, acks []SettlementAck) error
+	// DisputedSettlements returns up to limit settlements central refused,
+	// in the order they were queued.
+	DisputedSettlements(ctx context.Context, limit int) ([]DisputedSettlement, error)
 	// OutboxStats describes the outbox.
 	OutboxStats(ctx context.Context) (OutboxStats, error)
 

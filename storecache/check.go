@@ -16,8 +16,9 @@ import (
 const maxCheckProblems = 100
 
 // Check runs bbolt's consistency check over the whole file and then checks
-// the store's own invariants: the counters in the meta bucket match the
-// records, every outbox record is indexed under its id, every spent token
+// the store's own invariants: the counters in the meta bucket and the
+// accounts' offline totals match the records, every outbox record is indexed
+// under its id, every spent token
 // id is in the expiry index, and the audit log is numbered 1 to its head's
 // count. It returns every problem found, joined, or nil. It reads the whole
 // file in one read transaction: run it from tools and tests, not on the
@@ -67,6 +68,7 @@ func checkInvariants(tx *bolt.Tx, report func(format string, args ...any)) {
 
 	// Outbox and its id index.
 	var depth, exposure uint64
+	perAccount := make(map[string]uint64)
 	ids := tx.Bucket(bucketOutboxIDs)
 	_ = tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 		depth++
@@ -83,7 +85,11 @@ func checkInvariants(tx *bolt.Tx, report func(format string, args ...any)) {
 			report("outbox %x: settlement %s is not indexed under its seq", k, stl.ID)
 			return nil
 		}
-		exposure += binary.BigEndian.Uint64(iv[8:])
+		share := binary.BigEndian.Uint64(iv[8:])
+		exposure += share
+		if share > 0 {
+			perAccount[stl.Account] += share
+		}
 		return nil
 	})
 	if n := uint64(ids.Stats().KeyN); n != depth {
@@ -95,6 +101,7 @@ func checkInvariants(tx *bolt.Tx, report func(format string, args ...any)) {
 	if got := getU64(meta, keyOfflineExposure); got != exposure {
 		report("meta offline_exposure is %d, the outbox index sums to %d", got, exposure)
 	}
+	checkOfflineTotals(tx, perAccount, report)
 	if got, n := getU64(meta, keyDisputedCount), uint64(tx.Bucket(bucketDisputed).Stats().KeyN); got != n {
 		report("meta disputed_count is %d, the disputed set holds %d", got, n)
 	}

@@ -71,6 +71,7 @@ type preparedDecision struct {
 	tokenID    []byte
 	expires    uint64
 	settlement *gateway.Settlement
+	offline    *gateway.OfflineCharge
 	audit      gateway.AuditEntry
 	charges    []gateway.CounterCharge
 }
@@ -105,9 +106,19 @@ func prepareDecision(c *gateway.DecisionCommit) (*preparedDecision, error) {
 		if c.Settlement.ID == "" {
 			return nil, gateway.Errorf(gateway.EINVALID, "commit decision %s: the settlement has no id", c.Key)
 		}
+		if c.Settlement.Mode == gateway.ModeOffline && c.Settlement.Account == "" {
+			return nil, gateway.Errorf(gateway.EINVALID, "commit decision %s: an offline settlement must name its account", c.Key)
+		}
 		stl := *c.Settlement
 		stl.TokenID = bytes.Clone(stl.TokenID)
 		p.settlement = &stl
+	}
+	if c.Offline != nil {
+		if err := validOfflineCharge(c); err != nil {
+			return nil, err
+		}
+		o := *c.Offline
+		p.offline = &o
 	}
 	var err error
 	if p.charges, err = prepareCharges(c.Key, c.Charges); err != nil {
@@ -131,7 +142,12 @@ func prepareDecision(c *gateway.DecisionCommit) (*preparedDecision, error) {
 // then re-checked against its window, counting every decision committed
 // before it, in this transaction too: when one would go over its cap it
 // returns a *gateway.LimitError, having written nothing, so that two lanes
-// can never both pass a cap. On success the charges are added to their
+// can never both pass a cap. When c.Offline is set (it must describe
+// c.Settlement, an offline capture), the charge is checked against its caps
+// with the account's offline total and the store's offline exposure as they
+// stand in the transaction, after the commits batched before it; when it
+// does not fit, nothing is written and the error is a
+// *gateway.OfflineLimitError. On success the charges are added to their
 // counters and recorded for a reversal, and c.Settlement.Seq is set.
 //
 // When ctx ends before the committer has taken the request, nothing is
@@ -183,6 +199,11 @@ func applyDecision(tx *bolt.Tx, p *preparedDecision) (seq uint64, o outcome, err
 	}
 	if reject := checkCharges(tx, p.charges); reject != nil {
 		return 0, outcome{reject: reject}, nil
+	}
+	if p.offline != nil {
+		if lim := checkOfflineCharge(tx, p.offline); lim != nil {
+			return 0, outcome{reject: lim}, nil
+		}
 	}
 
 	if p.tokenID != nil {

@@ -1,17 +1,19 @@
 // Package storecache is the gateway's durable state: a single bbolt file that
 // implements gateway.Store. It holds the idempotency records of decisions, the
-// spent token ids, the settlement outbox and the disputed set, the signed
-// documents from HQ and the freeze list, the sliding-window limit counters,
-// and the hash-chained audit log.
+// spent token ids, the settlement outbox and the disputed set, each account's
+// offline total, the signed documents from HQ and the freeze list, the
+// sliding-window limit counters, and the hash-chained audit log.
 //
 // One decision is one write transaction (DESIGN.md, step 6): its spent token
 // id, idempotency record, counter charges, queued settlement and audit
-// record are on disk together or not at all. The charges are re-checked
-// against their caps inside that transaction, so a cap holds however the
-// commits of concurrent lanes are grouped. Concurrent decisions from
-// several lanes share a transaction through a single committer goroutine
-// (group commit), so that a busy store pays one fsync per batch instead of
-// one per decision, without the fixed delay of bbolt's own DB.Batch.
+// record are on disk together or not at all. The charges, and an offline
+// approval's charge on the offline caps, are re-checked against their caps
+// inside that transaction, against the totals the commits before it left, so
+// a cap holds however the commits of concurrent lanes are grouped. Concurrent
+// decisions from several lanes share a transaction through a single committer
+// goroutine (group commit), so that a busy store pays one fsync per batch
+// instead of one per decision, without the fixed delay of bbolt's own
+// DB.Batch.
 //
 // # On-disk layout
 //
@@ -28,6 +30,10 @@
 //	spent_by_exp  expiry (8) + token id → empty, to prune in expiry order
 //	outbox        seq (8, from NextSequence) → JSON gateway.Settlement, Seq set
 //	outbox_ids    settlement id → seq (8) + offline exposure still counted (8)
+//	offline_accounts  account id → uint64, the sum of its outbox_ids
+//	              exposure; no entry at zero (added within schema 1: the
+//	              first read-write open creates it and fills it from the
+//	              outbox)
 //	disputed      seq (8) → JSON {settlement, message, refused_at}
 //	documents     kind → JSON {version, raw}
 //	audit         seq (8, from 1, contiguous) → gateway.EncodeAuditRecord bytes

@@ -30,16 +30,17 @@ var (
 	allBuckets = [][]byte{
 		bucketMeta, bucketDecisions, bucketSpent, bucketSpentByExp,
 		bucketOutbox, bucketOutboxIDs, bucketDisputed, bucketDocuments, bucketAudit,
-		bucketCounters, bucketCharges, bucketFrozen,
+		bucketCounters, bucketCharges, bucketFrozen, bucketOfflineAccounts,
 	}
 
 	// bucketsSince names the buckets a schema version added: a store of an
 	// older version, opened read-only, lacks them, and readers treat them
 	// as empty.
 	bucketsSince = map[string]uint64{
-		string(bucketCounters): 2,
-		string(bucketCharges):  2,
-		string(bucketFrozen):   2,
+		string(bucketCounters):        2,
+		string(bucketCharges):         2,
+		string(bucketFrozen):          2,
+		string(bucketOfflineAccounts): 2,
 	}
 )
 

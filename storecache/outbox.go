@@ -13,14 +13,8 @@ import (
 )
 
 // DisputedSettlement is a settlement central refused, kept for a person to
-// resolve.
-type DisputedSettlement struct {
-	Settlement gateway.Settlement `json:"settlement"`
-	// Message is central's reason for refusing it.
-	Message string `json:"message"`
-	// RefusedAt is when the store recorded the refusal.
-	RefusedAt time.Time `json:"refused_at"`
-}
+// resolve: the domain's gateway.DisputedSettlement, as stored.
+type DisputedSettlement = gateway.DisputedSettlement
 
 // checkSettlementNew refuses a settlement whose id is already queued: the
 // id is central's deduplication key, so two records under one id would
@@ -33,10 +27,10 @@ func checkSettlementNew(tx *bolt.Tx, stl *gateway.Settlement) error {
 }
 
 // enqueueSettlement appends stl to the outbox under the next seq and keeps
-// the counters. An offline capture counts its amount as offline exposure; a
-// reversal of a capture still queued takes its amount off that capture's
-// share, never below zero, so exposure is always the sum of what queued
-// offline captures still stand for.
+// the counters. An offline capture counts its amount as offline exposure,
+// the store's and its account's; a reversal of a capture still queued takes
+// its amount off that capture's share, never below zero, so exposure is
+// always the sum of what queued offline captures still stand for.
 func enqueueSettlement(tx *bolt.Tx, stl *gateway.Settlement) (uint64, error) {
 	out := tx.Bucket(bucketOutbox)
 	ids := tx.Bucket(bucketOutboxIDs)
@@ -62,6 +56,9 @@ func enqueueSettlement(tx *bolt.Tx, stl *gateway.Settlement) (uint64, error) {
 	if err := ids.Put([]byte(rec.ID), outboxIndexValue(seq, uint64(exposure))); err != nil {
 		return 0, fmt.Errorf("index settlement %s: %w", stl.ID, err)
 	}
+	if err := addOfflineTotal(tx, rec.Account, exposure); err != nil {
+		return 0, err
+	}
 	if rec.Kind == gateway.SettlementReversal && rec.ReversesID != "" && rec.Amount > 0 {
 		if v := ids.Get([]byte(rec.ReversesID)); len(v) == 16 {
 			capSeq := binary.BigEndian.Uint64(v)
@@ -70,6 +67,13 @@ func enqueueSettlement(tx *bolt.Tx, stl *gateway.Settlement) (uint64, error) {
 			if cut > 0 {
 				if err := ids.Put([]byte(rec.ReversesID), outboxIndexValue(capSeq, left-cut)); err != nil {
 					return 0, fmt.Errorf("index settlement %s: %w", rec.ReversesID, err)
+				}
+				var capture gateway.Settlement
+				if err := json.Unmarshal(out.Get(u64(capSeq)), &capture); err != nil {
+					return 0, fmt.Errorf("decode settlement %s: %w", rec.ReversesID, err)
+				}
+				if err := addOfflineTotal(tx, capture.Account, -int64(cut)); err != nil {
+					return 0, err
 				}
 				exposure -= int64(cut)
 			}
@@ -115,9 +119,10 @@ func (s *Store) PendingSettlements(ctx context.Context, limit int) ([]gateway.Se
 
 // AckSettlements applies central's acknowledgements in one transaction:
 // accepted and duplicate settlements leave the outbox; refused ones move to
-// the disputed set with central's message. Unknown ids (including ones
-// acknowledged before) are ignored. An unknown status is EINVALID, and then
-// nothing is applied.
+// the disputed set with central's message. Either way the offline exposure
+// they stood for is released, the store's and the account's. Unknown ids
+// (including ones acknowledged before) are ignored. An unknown status is
+// EINVALID, and then nothing is applied.
 func (s *Store) AckSettlements(ctx context.Context, acks []gateway.SettlementAck) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -148,11 +153,14 @@ func (s *Store) AckSettlements(ctx context.Context, acks []gateway.SettlementAck
 			seq := binary.BigEndian.Uint64(v)
 			exposure := binary.BigEndian.Uint64(v[8:])
 			key := u64(seq)
-			if a.Status == gateway.SettlementRefused {
-				d := DisputedSettlement{Message: a.Message, RefusedAt: now}
-				if err := json.Unmarshal(out.Get(key), &d.Settlement); err != nil {
+			var stl gateway.Settlement
+			if a.Status == gateway.SettlementRefused || exposure > 0 {
+				if err := json.Unmarshal(out.Get(key), &stl); err != nil {
 					return fmt.Errorf("ack settlement %s: decode: %w", a.ID, err)
 				}
+			}
+			if a.Status == gateway.SettlementRefused {
+				d := DisputedSettlement{Settlement: stl, Message: a.Message, RefusedAt: now}
 				raw, err := json.Marshal(&d)
 				if err != nil {
 					return fmt.Errorf("ack settlement %s: encode: %w", a.ID, err)
@@ -175,6 +183,9 @@ func (s *Store) AckSettlements(ctx context.Context, acks []gateway.SettlementAck
 			}
 			if exposure > 0 {
 				if err := addU64(meta, keyOfflineExposure, -int64(exposure)); err != nil {
+					return err
+				}
+				if err := addOfflineTotal(tx, stl.Account, -int64(exposure)); err != nil {
 					return err
 				}
 			}

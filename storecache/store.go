@@ -301,9 +301,15 @@ func initLayout(tx *bolt.Tx) error {
 		}
 		fresh = true
 	}
+	migrate := !fresh && tx.Bucket(bucketOfflineAccounts) == nil
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	if migrate {
+		if err := migrateOfflineAccounts(tx); err != nil {
+			return err
 		}
 	}
 	if !fresh {

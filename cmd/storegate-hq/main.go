@@ -89,12 +89,16 @@ type Main struct {
 	TLSCert     string
 	TLSKey      string
 	TLSClientCA string
+	// HoldExpiry is how long an uncaptured hold stands before it is voided
+	// and its amount given back.
+	HoldExpiry time.Duration
 	// Accounts are opened with these balances when they do not exist yet.
 	Accounts map[string]int64
 	Stdout   io.Writer
 	Stderr   io.Writer
 
 	logger    *slog.Logger
+	cancel    context.CancelFunc
 	ledger    *central.Ledger
 	publisher *central.Publisher
 	server    *grpc.Server
@@ -106,7 +110,8 @@ type Main struct {
 
 // NewMain returns a Main with defaults.
 func NewMain() *Main {
-	return &Main{Listen: "127.0.0.1:7444", AdminListen: DefaultAdminListen, Currency: gateway.DefaultCurrency, Accounts: map[string]int64{}, Stdout: os.Stdout, Stderr: os.Stderr}
+	return &Main{Listen: "127.0.0.1:7444", AdminListen: DefaultAdminListen, Currency: gateway.DefaultCurrency, HoldExpiry: central.DefaultHoldExpiry,
+		Accounts: map[string]int64{}, Stdout: os.Stdout, Stderr: os.Stderr}
 }
 
 // accountFlag parses repeated --account ID=BALANCE.
@@ -148,6 +153,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.AdminListen, "admin-listen", m.AdminListen, "HQAdminService listen address (loopback only): where storegatectl publishes")
 	fs.StringVar(&m.AdminAddrFile, "admin-addr-file", "", "write the bound admin address to this file once serving (before --addr-file)")
 	fs.Var(accountFlag(m.Accounts), "account", "open account ID with BALANCE minor units if it does not exist (ID=BALANCE, repeat)")
+	fs.DurationVar(&m.HoldExpiry, "hold-expiry", m.HoldExpiry, "void holds no store has captured after this long, giving the amount back")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -160,6 +166,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.DataDir == "" || m.KeysDir == "" {
 		return errors.New("--data and --keys are required")
+	}
+	if m.HoldExpiry <= 0 {
+		return fmt.Errorf("--hold-expiry %s: must be positive", m.HoldExpiry)
 	}
 	host, _, err := net.SplitHostPort(m.Listen)
 	if err != nil {
@@ -258,12 +267,18 @@ func (m *Main) Run(ctx context.Context) error {
 	m.health = health.NewServer()
 	healthpb.RegisterHealthServer(m.server, m.health)
 	reflection.Register(m.server)
-	m.wg.Add(1)
+	runCtx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()
 		if err := m.server.Serve(ln); err != nil {
 			m.logger.Error("grpc server stopped", "err", err)
 		}
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.voidLoop(runCtx)
 	}()
 	if m.AddrFile != "" {
 		if err := writeAddr(m.AddrFile, ln.Addr().String()); err != nil {
@@ -283,6 +298,28 @@ func writeAddr(path, addr string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// voidLoop voids stale holds every tenth of the hold expiry (at least every
+// second, at most every minute), so a customer whose sale never completed
+// gets the amount back within about HoldExpiry.
+func (m *Main) voidLoop(ctx context.Context) {
+	every := min(max(m.HoldExpiry/10, time.Second), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := m.ledger.VoidStaleHolds(time.Now(), m.HoldExpiry)
+			if err != nil {
+				m.logger.Error("void stale holds", "err", err)
+			} else if n > 0 {
+				m.logger.Info("voided stale holds", "count", n, "older_than", m.HoldExpiry.String())
+			}
+		}
+	}
 }
 
 // Close stops serving and closes the ledger.
@@ -306,6 +343,9 @@ func (m *Main) Close() error {
 			case <-time.After(10 * time.Second):
 				srv.Stop()
 			}
+		}
+		if m.cancel != nil {
+			m.cancel()
 		}
 		m.wg.Wait()
 		if m.ledger != nil {

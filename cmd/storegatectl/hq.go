@@ -12,7 +12,7 @@ import (
 
 func runHQBooks(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "hq books", "--db FILE [--json]",
-		"Shows the reference central service's books from its ledger file (storegate-hq\nstopped, or a copy): each account's balance and totals, and every booked settlement.\nChecks the books add up (funded − debited + credited = balance) and exits 1 if not.")
+		"Shows the reference central service's books from its ledger file (storegate-hq\nstopped, or a copy): each account's balance and totals, the holds no store has\ncaptured yet, and every booked settlement. Checks the books add up (funded −\ndebited + credited = balance) and exits 1 if not.")
 	db := fs.String("db", "", "ledger file (central.db)")
 	asJSON := fs.Bool("json", false, "print the books as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -42,10 +42,24 @@ func runHQBooks(ctx context.Context, e *env, args []string) error {
 			ids = append(ids, id)
 		}
 		sort.Strings(ids)
-		fmt.Fprintln(e.stdout, "accounts (balance, then funded / debited / credited / held / captured):")
+		fmt.Fprintln(e.stdout, "accounts (balance, then funded / debited / credited / held / captured / voided):")
 		for _, id := range ids {
 			a := books.Accounts[id]
-			fmt.Fprintf(e.stdout, "  %s %d %s  (%d / %d / %d / %d / %d)\n", id, a.Balance, a.Currency, a.Funded, a.Debited, a.Credited, a.Held, a.Captured)
+			fmt.Fprintf(e.stdout, "  %s %d %s  (%d / %d / %d / %d / %d / %d)\n", id, a.Balance, a.Currency, a.Funded, a.Debited, a.Credited, a.Held, a.Captured, a.Voided)
+		}
+		var held []central.Authorization
+		voided := 0
+		for _, a := range books.Authorizations {
+			switch a.Status {
+			case central.AuthHeld:
+				held = append(held, a)
+			case central.AuthVoided:
+				voided++
+			}
+		}
+		fmt.Fprintf(e.stdout, "holds not captured: %d (and %d voided after expiring)\n", len(held), voided)
+		for _, a := range held {
+			fmt.Fprintf(e.stdout, "  %s %d %s  store %s lane %s txn %s  since %s\n", a.ID, a.Amount, a.Currency, a.StoreID, a.Lane, a.POSTxnID, a.Created.Local().Format(time.DateTime))
 		}
 		fmt.Fprintf(e.stdout, "settlements booked: %d\n", len(books.Settlements))
 		for _, s := range books.Settlements {

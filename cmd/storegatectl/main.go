@@ -54,6 +54,7 @@ func commands() []command {
 		{"authorize", "ask the gateway to authorize a basket, as a POS would", runAuthorize},
 		{"reverse", "reverse an approved sale", runReverse},
 		{"status", "show the gateway's state", runStatus},
+		{"outbox", "list the settlements waiting for HQ and the disputed ones", runOutbox},
 		{"keyset apply", "push a signed keyset to a running gateway", runKeysetApply},
 		{"keyset add", "add a token or policy key to HQ's keyset and publish it", runKeysetAdd},
 		{"keyset retire", "retire a key of HQ's keyset and publish it", runKeysetRetire},

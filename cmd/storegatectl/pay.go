@@ -192,13 +192,22 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if st.GetLastCentralContact() != nil {
 		contact = st.GetLastCentralContact().AsTime().Local().Format(time.DateTime)
 	}
-	fmt.Fprintf(w, "central          reachable=%t, last contact %s\n", st.GetCentralReachable(), contact)
+	state := strings.ToLower(strings.TrimPrefix(st.GetCentralState().String(), "CENTRAL_STATE_"))
+	if st.GetCentralStateSince() != nil {
+		state += " since " + st.GetCentralStateSince().AsTime().Local().Format(time.DateTime)
+	}
+	fmt.Fprintf(w, "central          %s; reachable=%t, last contact %s; breaker opened %d times\n", state, st.GetCentralReachable(), contact, st.GetBreakerOpened())
 	age := "-"
 	if st.GetOutboxOldestAge() != nil {
 		age = st.GetOutboxOldestAge().AsDuration().Round(time.Second).String()
 	}
 	fmt.Fprintf(w, "outbox           %d settlements waiting, oldest %s, %d disputed\n", st.GetOutboxDepth(), age, st.GetDisputedSettlements())
-	fmt.Fprintf(w, "offline exposure %d\n", st.GetOfflineExposure())
+	if st.GetOfflineMaxStoreExposure() > 0 {
+		fmt.Fprintf(w, "offline exposure %d of %d; caps %d per sale, %d per account\n", st.GetOfflineExposure(), st.GetOfflineMaxStoreExposure(),
+			st.GetOfflineMaxAmountPerTransaction(), st.GetOfflineMaxAmountPerAccount())
+	} else {
+		fmt.Fprintf(w, "offline exposure %d; offline approval is off\n", st.GetOfflineExposure())
+	}
 	fmt.Fprintf(w, "keyset           version %d\n", st.GetKeysetVersion())
 	fmt.Fprintf(w, "policy           chain-wide version %d, store version %d; freeze list version %d\n",
 		st.GetPolicyVersion(), st.GetStorePolicyVersion(), st.GetFreezeVersion())

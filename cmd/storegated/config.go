@@ -42,6 +42,7 @@ type Config struct {
 	// start when newer than the one held.
 	KeysetFile string        `yaml:"keyset_file"`
 	Central    CentralConfig `yaml:"central"`
+	Offline    OfflineConfig `yaml:"offline"`
 	Forward    ForwardConfig `yaml:"forward"`
 	// Lanes maps each lane to its barcode scanner's serial port.
 	Lanes []LaneConfig `yaml:"lanes"`
@@ -79,6 +80,12 @@ type CentralConfig struct {
 	Address string `yaml:"address"`
 	// Timeout bounds each authorization call to central.
 	Timeout time.Duration `yaml:"timeout"`
+	// BreakerFailures is how many calls in a row must fail before decisions
+	// are made offline at once.
+	BreakerFailures int `yaml:"breaker_failures"`
+	// BreakerCooldown is how long decisions are made offline at once before
+	// one call probes central again.
+	BreakerCooldown time.Duration `yaml:"breaker_cooldown"`
 	// WatchMinBackoff and WatchMaxBackoff bound the wait before the policy
 	// stream (WatchPolicy) is reopened: exponential, with full jitter.
 	WatchMinBackoff time.Duration `yaml:"watch_min_backoff"`
@@ -104,9 +111,28 @@ type CentralTLSConfig struct {
 	ServerName string `yaml:"server_name"`
 }
 
+// OfflineConfig holds the store's own offline caps, in minor units. HQ's
+// policy may lower each (gateway.Gateway combines the two); with neither set,
+// nothing is approved offline.
+type OfflineConfig struct {
+	MaxAmountPerTransaction int64 `yaml:"max_amount_per_transaction"`
+	MaxAmountPerAccount     int64 `yaml:"max_amount_per_account"`
+	MaxStoreExposure        int64 `yaml:"max_store_exposure"`
+}
+
+// Caps returns the configured caps as the domain's type.
+func (o OfflineConfig) Caps() gateway.OfflineCaps {
+	return gateway.OfflineCaps{
+		MaxAmountPerTransaction: o.MaxAmountPerTransaction,
+		MaxAmountPerAccount:     o.MaxAmountPerAccount,
+		MaxStoreExposure:        o.MaxStoreExposure,
+	}
+}
+
 // ForwardConfig tunes the settlement forwarder.
 type ForwardConfig struct {
 	Batch      int           `yaml:"batch"`
+	BatchWait  time.Duration `yaml:"batch_wait"`
 	Interval   time.Duration `yaml:"interval"`
 	MaxBackoff time.Duration `yaml:"max_backoff"`
 }
@@ -165,9 +191,12 @@ func DefaultConfig() Config {
 			Timeout:         gateway.DefaultCentralTimeout,
 			WatchMinBackoff: gateway.DefaultWatchMinBackoff,
 			WatchMaxBackoff: gateway.DefaultWatchMaxBackoff,
+			BreakerFailures: gateway.DefaultBreakerFailures,
+			BreakerCooldown: gateway.DefaultBreakerCooldown,
 		},
 		Forward: ForwardConfig{
 			Batch:      gateway.DefaultForwardBatch,
+			BatchWait:  gateway.DefaultForwardBatchWait,
 			Interval:   gateway.DefaultForwardInterval,
 			MaxBackoff: gateway.DefaultForwardMaxBackoff,
 		},
@@ -277,8 +306,18 @@ func (c *Config) Validate() error {
 	case ct.CAFile == "" && c.Central.Address != "" && !isLoopback(c.Central.Address) && !c.Central.Insecure:
 		bad("central.tls.ca_file", "required for a central address that is not loopback (%q); central.insecure: true allows plaintext for development", c.Central.Address)
 	}
+	if c.Central.BreakerFailures < 1 || c.Central.BreakerFailures > 100 {
+		bad("central.breaker_failures", "%d outside 1 to 100", c.Central.BreakerFailures)
+	}
+	if c.Central.BreakerCooldown <= 0 || c.Central.BreakerCooldown > 10*time.Minute {
+		bad("central.breaker_cooldown", "%s outside (0, 10m]", c.Central.BreakerCooldown)
+	}
+	c.Offline.validate(bad)
 	if c.Forward.Batch < 1 || c.Forward.Batch > 1000 {
 		bad("forward.batch", "%d outside 1 to 1000", c.Forward.Batch)
+	}
+	if c.Forward.BatchWait < 0 || c.Forward.BatchWait > time.Minute {
+		bad("forward.batch_wait", "%s outside 0 to 1m", c.Forward.BatchWait)
 	}
 	if c.Forward.Interval <= 0 {
 		bad("forward.interval", "must be positive")
@@ -340,6 +379,47 @@ func (c *Config) Validate() error {
 		bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// validate checks the offline caps: none negative, either all zero (offline
+// approval off) or all positive, and each no wider than the next, since a
+// sale counts toward its account's total and the account's toward the
+// store's.
+func (o OfflineConfig) validate(bad func(field, format string, args ...any)) {
+	fields := []struct {
+		name string
+		v    int64
+	}{
+		{"offline.max_amount_per_transaction", o.MaxAmountPerTransaction},
+		{"offline.max_amount_per_account", o.MaxAmountPerAccount},
+		{"offline.max_store_exposure", o.MaxStoreExposure},
+	}
+	zero, neg := 0, false
+	for _, f := range fields {
+		switch {
+		case f.v < 0:
+			bad(f.name, "%d is negative", f.v)
+			neg = true
+		case f.v == 0:
+			zero++
+		}
+	}
+	if neg || zero == len(fields) {
+		return
+	}
+	if zero > 0 {
+		for _, f := range fields {
+			if f.v == 0 {
+				bad(f.name, "is 0 while other offline caps are set: set all three, or none to approve nothing offline")
+			}
+		}
+		return
+	}
+	for i := 1; i < len(fields); i++ {
+		if fields[i-1].v > fields[i].v {
+			bad(fields[i-1].name, "%d is more than %s (%d)", fields[i-1].v, fields[i].name, fields[i].v)
+		}
+	}
 }
 
 // currencyPattern is an ISO 4217 code, as central's ledger requires.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -272,9 +273,16 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	// The policy stream stays open for days: keepalive pings find a
 	// connection that died silently, so that the stream is reopened and a
-	// freeze reaches the store within a second of HQ publishing it.
+	// freeze reaches the store within a second of HQ publishing it. gRPC's
+	// default reconnect backoff grows to two minutes during a long outage:
+	// the gateway would stay offline that long after central is back, so
+	// it reconnects at least as often as the breaker probes.
+	reconnect := min(max(m.Config.Central.BreakerCooldown, time.Second), 30*time.Second)
 	m.conn, err = grpc.NewClient(m.Config.Central.Address, grpc.WithTransportCredentials(centralCreds),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}))
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
+			BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnect,
+		}, MinConnectTimeout: 10 * time.Second}))
 	if err != nil {
 		return fmt.Errorf("central.address: %w", err)
 	}
@@ -284,6 +292,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Store:      m.store,
 		Central:    central,
 		Batch:      m.Config.Forward.Batch,
+		BatchWait:  m.Config.Forward.BatchWait,
 		Interval:   m.Config.Forward.Interval,
 		MaxBackoff: m.Config.Forward.MaxBackoff,
 		Logger:     m.logger.With("part", "forwarder"),
@@ -295,8 +304,13 @@ func (m *Main) Run(ctx context.Context) error {
 		Central:        central,
 		RootKey:        root,
 		CentralTimeout: m.Config.Central.Timeout,
-		Logger:         m.logger.With("part", "decision"),
-		Committed:      fwd.Notify,
+		Breaker: &gateway.Breaker{
+			Failures: m.Config.Central.BreakerFailures,
+			Cooldown: m.Config.Central.BreakerCooldown,
+		},
+		Offline:   gateway.FixedOffline{Caps: m.Config.Offline.Caps()},
+		Logger:    m.logger.With("part", "decision"),
+		Committed: fwd.Notify,
 	}
 	fwd.Contact = m.gw.NoteCentral
 	if len(m.Config.Lanes) > 0 {
@@ -428,7 +442,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.logger.Info("storegated serving", "version", Version, "store_id", m.Config.StoreID, "listen", addr,
 		"tls", m.Config.TLS.Enabled(), "mutual_tls", m.Config.TLS.Mutual(), "metrics", metricsAddr,
-		"store", m.Config.StorePath(), "central", m.Config.Central.Address, "central_tls", centralTLS != nil)
+		"store", m.Config.StorePath(), "central", m.Config.Central.Address, "central_tls", centralTLS != nil,
+		"offline_enabled", m.Config.Offline.Caps().Enabled())
 	m.notifyReady = true
 	m.notify(fmt.Sprintf("READY=1\nSTATUS=serving on %s", addr))
 	return nil

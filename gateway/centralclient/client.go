@@ -8,6 +8,8 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"storegate/gateway"
@@ -30,8 +32,10 @@ func New(conn grpc.ClientConnInterface) *Client {
 // RPC returns the raw gRPC client, for WatchPolicy.
 func (c *Client) RPC() storegatev1.CentralServiceClient { return c.rpc }
 
-// Authorize asks central to decide. Any RPC failure is returned as an error:
-// the gateway then decides without central.
+// Authorize asks central to decide. Central refusing the request as
+// malformed (InvalidArgument) is an EINVALID error, which the gateway
+// declines on: central answered. Any other RPC failure is returned as an
+// error, and the gateway decides without central.
 func (c *Client) Authorize(ctx context.Context, req *gateway.CentralRequest) (*gateway.CentralResult, error) {
 	res, err := c.rpc.Authorize(ctx, &storegatev1.CentralServiceAuthorizeRequest{
 		StoreId:          req.StoreID,
@@ -42,6 +46,9 @@ func (c *Client) Authorize(ctx context.Context, req *gateway.CentralRequest) (*g
 		Currency:         req.Currency,
 		Lines:            grpcserver.LinesToProto(req.Lines),
 	})
+	if status.Code(err) == codes.InvalidArgument {
+		return nil, &gateway.Error{Code: gateway.EINVALID, Message: "central refused the request: " + status.Convert(err).Message(), Err: err}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("central authorize: %w", err)
 	}

@@ -89,6 +89,15 @@ func (srv *Server) GetStatus(ctx context.Context, _ *storegatev1.GetStatusReques
 		KeysetVersion:       st.KeysetVersion,
 		AuditRecords:        st.AuditRecords,
 		DisputedSettlements: st.Outbox.Disputed,
+		CentralState:        centralStateOf[st.Breaker.State],
+		BreakerOpened:       st.Breaker.Opened,
+
+		OfflineMaxAmountPerTransaction: st.OfflineCaps.MaxAmountPerTransaction,
+		OfflineMaxAmountPerAccount:     st.OfflineCaps.MaxAmountPerAccount,
+		OfflineMaxStoreExposure:        st.OfflineCaps.MaxStoreExposure,
+	}
+	if !st.Breaker.Since.IsZero() {
+		out.CentralStateSince = timestamppb.New(st.Breaker.Since)
 	}
 	docs := st.Documents
 	out.PolicyVersion, out.StorePolicyVersion, out.FreezeVersion = docs.Policy, docs.StorePolicy, docs.Freeze

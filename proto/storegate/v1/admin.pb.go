@@ -649,11 +649,324 @@ func (x *AuditRecord) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type ListOutboxRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Limit bounds each list; 0 means 100, and at most 1000 are returned.
+	Limit         int32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOutboxRequest) Reset() {
+	*x = ListOutboxRequest{}
+	mi := &file_storegate_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOutboxRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOutboxRequest) ProtoMessage() {}
+
+func (x *ListOutboxRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_storegate_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOutboxRequest.ProtoReflect.Descriptor instead.
+func (*ListOutboxRequest) Descriptor() ([]byte, []int) {
+	return file_storegate_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListOutboxRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListOutboxResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Pending are the first settlements waiting for central, in queue order.
+	Pending []*OutboxEntry `protobuf:"bytes,1,rep,name=pending,proto3" json:"pending,omitempty"`
+	// Disputed are the first settlements central refused, in queue order.
+	Disputed []*DisputedEntry `protobuf:"bytes,2,rep,name=disputed,proto3" json:"disputed,omitempty"`
+	// PendingTotal and DisputedTotal count all of them, listed or not.
+	PendingTotal  int64 `protobuf:"varint,3,opt,name=pending_total,json=pendingTotal,proto3" json:"pending_total,omitempty"`
+	DisputedTotal int64 `protobuf:"varint,4,opt,name=disputed_total,json=disputedTotal,proto3" json:"disputed_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOutboxResponse) Reset() {
+	*x = ListOutboxResponse{}
+	mi := &file_storegate_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOutboxResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOutboxResponse) ProtoMessage() {}
+
+func (x *ListOutboxResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_storegate_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOutboxResponse.ProtoReflect.Descriptor instead.
+func (*ListOutboxResponse) Descriptor() ([]byte, []int) {
+	return file_storegate_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListOutboxResponse) GetPending() []*OutboxEntry {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+func (x *ListOutboxResponse) GetDisputed() []*DisputedEntry {
+	if x != nil {
+		return x.Disputed
+	}
+	return nil
+}
+
+func (x *ListOutboxResponse) GetPendingTotal() int64 {
+	if x != nil {
+		return x.PendingTotal
+	}
+	return 0
+}
+
+func (x *ListOutboxResponse) GetDisputedTotal() int64 {
+	if x != nil {
+		return x.DisputedTotal
+	}
+	return 0
+}
+
+// OutboxEntry is one settlement in the gateway's outbox. The account is
+// masked, as on a receipt.
+type OutboxEntry struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Seq              uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	SettlementId     string                 `protobuf:"bytes,2,opt,name=settlement_id,json=settlementId,proto3" json:"settlement_id,omitempty"`
+	Kind             SettlementKind         `protobuf:"varint,3,opt,name=kind,proto3,enum=storegate.v1.SettlementKind" json:"kind,omitempty"`
+	Mode             DecisionMode           `protobuf:"varint,4,opt,name=mode,proto3,enum=storegate.v1.DecisionMode" json:"mode,omitempty"`
+	Lane             string                 `protobuf:"bytes,5,opt,name=lane,proto3" json:"lane,omitempty"`
+	PosTransactionId string                 `protobuf:"bytes,6,opt,name=pos_transaction_id,json=posTransactionId,proto3" json:"pos_transaction_id,omitempty"`
+	Amount           int64                  `protobuf:"varint,7,opt,name=amount,proto3" json:"amount,omitempty"`
+	Currency         string                 `protobuf:"bytes,8,opt,name=currency,proto3" json:"currency,omitempty"`
+	AccountHint      string                 `protobuf:"bytes,9,opt,name=account_hint,json=accountHint,proto3" json:"account_hint,omitempty"`
+	AuthorizationId  string                 `protobuf:"bytes,10,opt,name=authorization_id,json=authorizationId,proto3" json:"authorization_id,omitempty"`
+	// ReversesId is, for a reversal, the capture it reverses.
+	ReversesId    string                 `protobuf:"bytes,11,opt,name=reverses_id,json=reversesId,proto3" json:"reverses_id,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutboxEntry) Reset() {
+	*x = OutboxEntry{}
+	mi := &file_storegate_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutboxEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutboxEntry) ProtoMessage() {}
+
+func (x *OutboxEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_storegate_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutboxEntry.ProtoReflect.Descriptor instead.
+func (*OutboxEntry) Descriptor() ([]byte, []int) {
+	return file_storegate_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *OutboxEntry) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *OutboxEntry) GetSettlementId() string {
+	if x != nil {
+		return x.SettlementId
+	}
+	return ""
+}
+
+func (x *OutboxEntry) GetKind() SettlementKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SettlementKind_SETTLEMENT_KIND_UNSPECIFIED
+}
+
+func (x *OutboxEntry) GetMode() DecisionMode {
+	if x != nil {
+		return x.Mode
+	}
+	return DecisionMode_DECISION_MODE_UNSPECIFIED
+}
+
+func (x *OutboxEntry) GetLane() string {
+	if x != nil {
+		return x.Lane
+	}
+	return ""
+}
+
+func (x *OutboxEntry) GetPosTransactionId() string {
+	if x != nil {
+		return x.PosTransactionId
+	}
+	return ""
+}
+
+func (x *OutboxEntry) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *OutboxEntry) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *OutboxEntry) GetAccountHint() string {
+	if x != nil {
+		return x.AccountHint
+	}
+	return ""
+}
+
+func (x *OutboxEntry) GetAuthorizationId() string {
+	if x != nil {
+		return x.AuthorizationId
+	}
+	return ""
+}
+
+func (x *OutboxEntry) GetReversesId() string {
+	if x != nil {
+		return x.ReversesId
+	}
+	return ""
+}
+
+func (x *OutboxEntry) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// DisputedEntry is a settlement the central service refused.
+type DisputedEntry struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Settlement *OutboxEntry           `protobuf:"bytes,1,opt,name=settlement,proto3" json:"settlement,omitempty"`
+	// Message is central's reason.
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	RefusedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=refused_at,json=refusedAt,proto3" json:"refused_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisputedEntry) Reset() {
+	*x = DisputedEntry{}
+	mi := &file_storegate_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisputedEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisputedEntry) ProtoMessage() {}
+
+func (x *DisputedEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_storegate_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisputedEntry.ProtoReflect.Descriptor instead.
+func (*DisputedEntry) Descriptor() ([]byte, []int) {
+	return file_storegate_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DisputedEntry) GetSettlement() *OutboxEntry {
+	if x != nil {
+		return x.Settlement
+	}
+	return nil
+}
+
+func (x *DisputedEntry) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *DisputedEntry) GetRefusedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RefusedAt
+	}
+	return nil
+}
+
 var File_storegate_v1_admin_proto protoreflect.FileDescriptor
 
 const file_storegate_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x18storegate/v1/admin.proto\x12\fstoregate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$storegate/document/v1/document.proto\x1a\x19storegate/v1/common.proto\"N\n" +
+	"\x18storegate/v1/admin.proto\x12\fstoregate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$storegate/document/v1/document.proto\x1a\x1astoregate/v1/central.proto\x1a\x19storegate/v1/common.proto\"N\n" +
 	"\x12ApplyKeysetRequest\x128\n" +
 	"\bdocument\x18\x01 \x01(\v2\x1c.storegate.v1.SignedDocumentR\bdocument\"N\n" +
 	"\x13ApplyKeysetResponse\x127\n" +
@@ -688,13 +1001,45 @@ const file_storegate_v1_admin_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x16\n" +
 	"\x06record\x18\x02 \x01(\fR\x06record\x12\x12\n" +
 	"\x04hash\x18\x03 \x01(\fR\x04hash\x12.\n" +
-	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time2\xb7\x03\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\")\n" +
+	"\x11ListOutboxRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\x05R\x05limit\"\xce\x01\n" +
+	"\x12ListOutboxResponse\x123\n" +
+	"\apending\x18\x01 \x03(\v2\x19.storegate.v1.OutboxEntryR\apending\x127\n" +
+	"\bdisputed\x18\x02 \x03(\v2\x1b.storegate.v1.DisputedEntryR\bdisputed\x12#\n" +
+	"\rpending_total\x18\x03 \x01(\x03R\fpendingTotal\x12%\n" +
+	"\x0edisputed_total\x18\x04 \x01(\x03R\rdisputedTotal\"\xc6\x03\n" +
+	"\vOutboxEntry\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12#\n" +
+	"\rsettlement_id\x18\x02 \x01(\tR\fsettlementId\x120\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1c.storegate.v1.SettlementKindR\x04kind\x12.\n" +
+	"\x04mode\x18\x04 \x01(\x0e2\x1a.storegate.v1.DecisionModeR\x04mode\x12\x12\n" +
+	"\x04lane\x18\x05 \x01(\tR\x04lane\x12,\n" +
+	"\x12pos_transaction_id\x18\x06 \x01(\tR\x10posTransactionId\x12\x16\n" +
+	"\x06amount\x18\a \x01(\x03R\x06amount\x12\x1a\n" +
+	"\bcurrency\x18\b \x01(\tR\bcurrency\x12!\n" +
+	"\faccount_hint\x18\t \x01(\tR\vaccountHint\x12)\n" +
+	"\x10authorization_id\x18\n" +
+	" \x01(\tR\x0fauthorizationId\x12\x1f\n" +
+	"\vreverses_id\x18\v \x01(\tR\n" +
+	"reversesId\x129\n" +
+	"\n" +
+	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x9f\x01\n" +
+	"\rDisputedEntry\x129\n" +
+	"\n" +
+	"settlement\x18\x01 \x01(\v2\x19.storegate.v1.OutboxEntryR\n" +
+	"settlement\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x129\n" +
+	"\n" +
+	"refused_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\trefusedAt2\x88\x04\n" +
 	"\fAdminService\x12R\n" +
 	"\vApplyKeyset\x12 .storegate.v1.ApplyKeysetRequest\x1a!.storegate.v1.ApplyKeysetResponse\x12R\n" +
 	"\vApplyPolicy\x12 .storegate.v1.ApplyPolicyRequest\x1a!.storegate.v1.ApplyPolicyResponse\x12[\n" +
 	"\x0eFreezeAccounts\x12#.storegate.v1.FreezeAccountsRequest\x1a$.storegate.v1.FreezeAccountsResponse\x12L\n" +
 	"\tGetPolicy\x12\x1e.storegate.v1.GetPolicyRequest\x1a\x1f.storegate.v1.GetPolicyResponse\x12T\n" +
-	"\vExportAudit\x12 .storegate.v1.ExportAuditRequest\x1a!.storegate.v1.ExportAuditResponse0\x01B*Z(storegate/proto/storegate/v1;storegatev1b\x06proto3"
+	"\vExportAudit\x12 .storegate.v1.ExportAuditRequest\x1a!.storegate.v1.ExportAuditResponse0\x01\x12O\n" +
+	"\n" +
+	"ListOutbox\x12\x1f.storegate.v1.ListOutboxRequest\x1a .storegate.v1.ListOutboxResponseB*Z(storegate/proto/storegate/v1;storegatev1b\x06proto3"
 
 var (
 	file_storegate_v1_admin_proto_rawDescOnce sync.Once
@@ -708,7 +1053,7 @@ func file_storegate_v1_admin_proto_rawDescGZIP() []byte {
 	return file_storegate_v1_admin_proto_rawDescData
 }
 
-var file_storegate_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_storegate_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_storegate_v1_admin_proto_goTypes = []any{
 	(*ApplyKeysetRequest)(nil),     // 0: storegate.v1.ApplyKeysetRequest
 	(*ApplyKeysetResponse)(nil),    // 1: storegate.v1.ApplyKeysetResponse
@@ -722,40 +1067,55 @@ var file_storegate_v1_admin_proto_goTypes = []any{
 	(*ExportAuditRequest)(nil),     // 9: storegate.v1.ExportAuditRequest
 	(*ExportAuditResponse)(nil),    // 10: storegate.v1.ExportAuditResponse
 	(*AuditRecord)(nil),            // 11: storegate.v1.AuditRecord
-	(*SignedDocument)(nil),         // 12: storegate.v1.SignedDocument
-	(DocumentKind)(0),              // 13: storegate.v1.DocumentKind
-	(*v1.Policy)(nil),              // 14: storegate.document.v1.Policy
-	(v1.StoreMode)(0),              // 15: storegate.document.v1.StoreMode
-	(*timestamppb.Timestamp)(nil),  // 16: google.protobuf.Timestamp
+	(*ListOutboxRequest)(nil),      // 12: storegate.v1.ListOutboxRequest
+	(*ListOutboxResponse)(nil),     // 13: storegate.v1.ListOutboxResponse
+	(*OutboxEntry)(nil),            // 14: storegate.v1.OutboxEntry
+	(*DisputedEntry)(nil),          // 15: storegate.v1.DisputedEntry
+	(*SignedDocument)(nil),         // 16: storegate.v1.SignedDocument
+	(DocumentKind)(0),              // 17: storegate.v1.DocumentKind
+	(*v1.Policy)(nil),              // 18: storegate.document.v1.Policy
+	(v1.StoreMode)(0),              // 19: storegate.document.v1.StoreMode
+	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
+	(SettlementKind)(0),            // 21: storegate.v1.SettlementKind
+	(DecisionMode)(0),              // 22: storegate.v1.DecisionMode
 }
 var file_storegate_v1_admin_proto_depIdxs = []int32{
-	12, // 0: storegate.v1.ApplyKeysetRequest.document:type_name -> storegate.v1.SignedDocument
+	16, // 0: storegate.v1.ApplyKeysetRequest.document:type_name -> storegate.v1.SignedDocument
 	6,  // 1: storegate.v1.ApplyKeysetResponse.applied:type_name -> storegate.v1.AppliedDocument
-	12, // 2: storegate.v1.ApplyPolicyRequest.document:type_name -> storegate.v1.SignedDocument
+	16, // 2: storegate.v1.ApplyPolicyRequest.document:type_name -> storegate.v1.SignedDocument
 	6,  // 3: storegate.v1.ApplyPolicyResponse.applied:type_name -> storegate.v1.AppliedDocument
-	12, // 4: storegate.v1.FreezeAccountsRequest.document:type_name -> storegate.v1.SignedDocument
+	16, // 4: storegate.v1.FreezeAccountsRequest.document:type_name -> storegate.v1.SignedDocument
 	6,  // 5: storegate.v1.FreezeAccountsResponse.applied:type_name -> storegate.v1.AppliedDocument
-	13, // 6: storegate.v1.AppliedDocument.kind:type_name -> storegate.v1.DocumentKind
-	14, // 7: storegate.v1.GetPolicyResponse.chain:type_name -> storegate.document.v1.Policy
-	14, // 8: storegate.v1.GetPolicyResponse.store:type_name -> storegate.document.v1.Policy
-	15, // 9: storegate.v1.GetPolicyResponse.mode:type_name -> storegate.document.v1.StoreMode
+	17, // 6: storegate.v1.AppliedDocument.kind:type_name -> storegate.v1.DocumentKind
+	18, // 7: storegate.v1.GetPolicyResponse.chain:type_name -> storegate.document.v1.Policy
+	18, // 8: storegate.v1.GetPolicyResponse.store:type_name -> storegate.document.v1.Policy
+	19, // 9: storegate.v1.GetPolicyResponse.mode:type_name -> storegate.document.v1.StoreMode
 	11, // 10: storegate.v1.ExportAuditResponse.record:type_name -> storegate.v1.AuditRecord
-	16, // 11: storegate.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
-	0,  // 12: storegate.v1.AdminService.ApplyKeyset:input_type -> storegate.v1.ApplyKeysetRequest
-	2,  // 13: storegate.v1.AdminService.ApplyPolicy:input_type -> storegate.v1.ApplyPolicyRequest
-	4,  // 14: storegate.v1.AdminService.FreezeAccounts:input_type -> storegate.v1.FreezeAccountsRequest
-	7,  // 15: storegate.v1.AdminService.GetPolicy:input_type -> storegate.v1.GetPolicyRequest
-	9,  // 16: storegate.v1.AdminService.ExportAudit:input_type -> storegate.v1.ExportAuditRequest
-	1,  // 17: storegate.v1.AdminService.ApplyKeyset:output_type -> storegate.v1.ApplyKeysetResponse
-	3,  // 18: storegate.v1.AdminService.ApplyPolicy:output_type -> storegate.v1.ApplyPolicyResponse
-	5,  // 19: storegate.v1.AdminService.FreezeAccounts:output_type -> storegate.v1.FreezeAccountsResponse
-	8,  // 20: storegate.v1.AdminService.GetPolicy:output_type -> storegate.v1.GetPolicyResponse
-	10, // 21: storegate.v1.AdminService.ExportAudit:output_type -> storegate.v1.ExportAuditResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	20, // 11: storegate.v1.AuditRecord.time:type_name -> google.protobuf.Timestamp
+	14, // 12: storegate.v1.ListOutboxResponse.pending:type_name -> storegate.v1.OutboxEntry
+	15, // 13: storegate.v1.ListOutboxResponse.disputed:type_name -> storegate.v1.DisputedEntry
+	21, // 14: storegate.v1.OutboxEntry.kind:type_name -> storegate.v1.SettlementKind
+	22, // 15: storegate.v1.OutboxEntry.mode:type_name -> storegate.v1.DecisionMode
+	20, // 16: storegate.v1.OutboxEntry.created_at:type_name -> google.protobuf.Timestamp
+	14, // 17: storegate.v1.DisputedEntry.settlement:type_name -> storegate.v1.OutboxEntry
+	20, // 18: storegate.v1.DisputedEntry.refused_at:type_name -> google.protobuf.Timestamp
+	0,  // 19: storegate.v1.AdminService.ApplyKeyset:input_type -> storegate.v1.ApplyKeysetRequest
+	2,  // 20: storegate.v1.AdminService.ApplyPolicy:input_type -> storegate.v1.ApplyPolicyRequest
+	4,  // 21: storegate.v1.AdminService.FreezeAccounts:input_type -> storegate.v1.FreezeAccountsRequest
+	7,  // 22: storegate.v1.AdminService.GetPolicy:input_type -> storegate.v1.GetPolicyRequest
+	9,  // 23: storegate.v1.AdminService.ExportAudit:input_type -> storegate.v1.ExportAuditRequest
+	12, // 24: storegate.v1.AdminService.ListOutbox:input_type -> storegate.v1.ListOutboxRequest
+	1,  // 25: storegate.v1.AdminService.ApplyKeyset:output_type -> storegate.v1.ApplyKeysetResponse
+	3,  // 26: storegate.v1.AdminService.ApplyPolicy:output_type -> storegate.v1.ApplyPolicyResponse
+	5,  // 27: storegate.v1.AdminService.FreezeAccounts:output_type -> storegate.v1.FreezeAccountsResponse
+	8,  // 28: storegate.v1.AdminService.GetPolicy:output_type -> storegate.v1.GetPolicyResponse
+	10, // 29: storegate.v1.AdminService.ExportAudit:output_type -> storegate.v1.ExportAuditResponse
+	13, // 30: storegate.v1.AdminService.ListOutbox:output_type -> storegate.v1.ListOutboxResponse
+	25, // [25:31] is the sub-list for method output_type
+	19, // [19:25] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_storegate_v1_admin_proto_init() }
@@ -763,6 +1123,7 @@ func file_storegate_v1_admin_proto_init() {
 	if File_storegate_v1_admin_proto != nil {
 		return
 	}
+	file_storegate_v1_central_proto_init()
 	file_storegate_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -770,7 +1131,7 @@ func file_storegate_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storegate_v1_admin_proto_rawDesc), len(file_storegate_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

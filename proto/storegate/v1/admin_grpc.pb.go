@@ -24,6 +24,7 @@ const (
 	AdminService_FreezeAccounts_FullMethodName = "/storegate.v1.AdminService/FreezeAccounts"
 	AdminService_GetPolicy_FullMethodName      = "/storegate.v1.AdminService/GetPolicy"
 	AdminService_ExportAudit_FullMethodName    = "/storegate.v1.AdminService/ExportAudit"
+	AdminService_ListOutbox_FullMethodName     = "/storegate.v1.AdminService/ListOutbox"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -51,6 +52,10 @@ type AdminServiceClient interface {
 	// ExportAudit streams the audit log from the first record on, each record
 	// as it is stored, so the client can verify the hash chain itself.
 	ExportAudit(ctx context.Context, in *ExportAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportAuditResponse], error)
+	// ListOutbox lists the settlements waiting for the central service, oldest
+	// first, and the ones it refused (disputed), which stay for a person to
+	// resolve.
+	ListOutbox(ctx context.Context, in *ListOutboxRequest, opts ...grpc.CallOption) (*ListOutboxResponse, error)
 }
 
 type adminServiceClient struct {
@@ -120,6 +125,16 @@ func (c *adminServiceClient) ExportAudit(ctx context.Context, in *ExportAuditReq
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AdminService_ExportAuditClient = grpc.ServerStreamingClient[ExportAuditResponse]
 
+func (c *adminServiceClient) ListOutbox(ctx context.Context, in *ListOutboxRequest, opts ...grpc.CallOption) (*ListOutboxResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOutboxResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListOutbox_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -145,6 +160,10 @@ type AdminServiceServer interface {
 	// ExportAudit streams the audit log from the first record on, each record
 	// as it is stored, so the client can verify the hash chain itself.
 	ExportAudit(*ExportAuditRequest, grpc.ServerStreamingServer[ExportAuditResponse]) error
+	// ListOutbox lists the settlements waiting for the central service, oldest
+	// first, and the ones it refused (disputed), which stay for a person to
+	// resolve.
+	ListOutbox(context.Context, *ListOutboxRequest) (*ListOutboxResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -169,6 +188,9 @@ func (UnimplementedAdminServiceServer) GetPolicy(context.Context, *GetPolicyRequ
 }
 func (UnimplementedAdminServiceServer) ExportAudit(*ExportAuditRequest, grpc.ServerStreamingServer[ExportAuditResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExportAudit not implemented")
+}
+func (UnimplementedAdminServiceServer) ListOutbox(context.Context, *ListOutboxRequest) (*ListOutboxResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListOutbox not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -274,6 +296,24 @@ func _AdminService_ExportAudit_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AdminService_ExportAuditServer = grpc.ServerStreamingServer[ExportAuditResponse]
 
+func _AdminService_ListOutbox_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOutboxRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListOutbox(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListOutbox_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListOutbox(ctx, req.(*ListOutboxRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -296,6 +336,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetPolicy",
 			Handler:    _AdminService_GetPolicy_Handler,
+		},
+		{
+			MethodName: "ListOutbox",
+			Handler:    _AdminService_ListOutbox_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

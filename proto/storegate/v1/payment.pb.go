@@ -23,6 +23,66 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// CentralState is the state of the gateway's circuit breaker in front of the
+// central service.
+type CentralState int32
+
+const (
+	CentralState_CENTRAL_STATE_UNSPECIFIED CentralState = 0
+	// Online: every decision asks the central service (the breaker is
+	// closed).
+	CentralState_CENTRAL_STATE_ONLINE CentralState = 1
+	// Offline: the central service failed repeatedly; decisions are made
+	// offline at once until the next probe (the breaker is open).
+	CentralState_CENTRAL_STATE_OFFLINE CentralState = 2
+	// Probing: one decision is asking the central service whether it is back
+	// (the breaker is half-open); the others are made offline.
+	CentralState_CENTRAL_STATE_PROBING CentralState = 3
+)
+
+// Enum value maps for CentralState.
+var (
+	CentralState_name = map[int32]string{
+		0: "CENTRAL_STATE_UNSPECIFIED",
+		1: "CENTRAL_STATE_ONLINE",
+		2: "CENTRAL_STATE_OFFLINE",
+		3: "CENTRAL_STATE_PROBING",
+	}
+	CentralState_value = map[string]int32{
+		"CENTRAL_STATE_UNSPECIFIED": 0,
+		"CENTRAL_STATE_ONLINE":      1,
+		"CENTRAL_STATE_OFFLINE":     2,
+		"CENTRAL_STATE_PROBING":     3,
+	}
+)
+
+func (x CentralState) Enum() *CentralState {
+	p := new(CentralState)
+	*p = x
+	return p
+}
+
+func (x CentralState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CentralState) Descriptor() protoreflect.EnumDescriptor {
+	return file_storegate_v1_payment_proto_enumTypes[0].Descriptor()
+}
+
+func (CentralState) Type() protoreflect.EnumType {
+	return &file_storegate_v1_payment_proto_enumTypes[0]
+}
+
+func (x CentralState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CentralState.Descriptor instead.
+func (CentralState) EnumDescriptor() ([]byte, []int) {
+	return file_storegate_v1_payment_proto_rawDescGZIP(), []int{0}
+}
+
 // ScannerState says whether a lane's scanner port is open.
 type ScannerState int32
 
@@ -57,11 +117,11 @@ func (x ScannerState) String() string {
 }
 
 func (ScannerState) Descriptor() protoreflect.EnumDescriptor {
-	return file_storegate_v1_payment_proto_enumTypes[0].Descriptor()
+	return file_storegate_v1_payment_proto_enumTypes[1].Descriptor()
 }
 
 func (ScannerState) Type() protoreflect.EnumType {
-	return &file_storegate_v1_payment_proto_enumTypes[0]
+	return &file_storegate_v1_payment_proto_enumTypes[1]
 }
 
 func (x ScannerState) Number() protoreflect.EnumNumber {
@@ -70,7 +130,7 @@ func (x ScannerState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ScannerState.Descriptor instead.
 func (ScannerState) EnumDescriptor() ([]byte, []int) {
-	return file_storegate_v1_payment_proto_rawDescGZIP(), []int{0}
+	return file_storegate_v1_payment_proto_rawDescGZIP(), []int{1}
 }
 
 // ScanKind classifies what a scanner read.
@@ -116,11 +176,11 @@ func (x ScanKind) String() string {
 }
 
 func (ScanKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_storegate_v1_payment_proto_enumTypes[1].Descriptor()
+	return file_storegate_v1_payment_proto_enumTypes[2].Descriptor()
 }
 
 func (ScanKind) Type() protoreflect.EnumType {
-	return &file_storegate_v1_payment_proto_enumTypes[1]
+	return &file_storegate_v1_payment_proto_enumTypes[2]
 }
 
 func (x ScanKind) Number() protoreflect.EnumNumber {
@@ -129,7 +189,7 @@ func (x ScanKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ScanKind.Descriptor instead.
 func (ScanKind) EnumDescriptor() ([]byte, []int) {
-	return file_storegate_v1_payment_proto_rawDescGZIP(), []int{1}
+	return file_storegate_v1_payment_proto_rawDescGZIP(), []int{2}
 }
 
 type AuthorizeRequest struct {
@@ -644,8 +704,21 @@ type GetStatusResponse struct {
 	Scanners            []*ScannerStatus `protobuf:"bytes,14,rep,name=scanners,proto3" json:"scanners,omitempty"`
 	// StorePolicyVersion is the version of this store's own policy held.
 	StorePolicyVersion uint64 `protobuf:"varint,15,opt,name=store_policy_version,json=storePolicyVersion,proto3" json:"store_policy_version,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// CentralState says whether decisions go to the central service or are
+	// made offline at once, by the gateway's circuit breaker.
+	CentralState CentralState `protobuf:"varint,20,opt,name=central_state,json=centralState,proto3,enum=storegate.v1.CentralState" json:"central_state,omitempty"`
+	// CentralStateSince is when the breaker entered central_state; unset
+	// before its first change.
+	CentralStateSince *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=central_state_since,json=centralStateSince,proto3" json:"central_state_since,omitempty"`
+	// BreakerOpened counts how often the breaker has opened since start.
+	BreakerOpened uint64 `protobuf:"varint,22,opt,name=breaker_opened,json=breakerOpened,proto3" json:"breaker_opened,omitempty"`
+	// The offline caps in force, in minor units; all zero when nothing is
+	// approved offline.
+	OfflineMaxAmountPerTransaction int64 `protobuf:"varint,23,opt,name=offline_max_amount_per_transaction,json=offlineMaxAmountPerTransaction,proto3" json:"offline_max_amount_per_transaction,omitempty"`
+	OfflineMaxAmountPerAccount     int64 `protobuf:"varint,24,opt,name=offline_max_amount_per_account,json=offlineMaxAmountPerAccount,proto3" json:"offline_max_amount_per_account,omitempty"`
+	OfflineMaxStoreExposure        int64 `protobuf:"varint,25,opt,name=offline_max_store_exposure,json=offlineMaxStoreExposure,proto3" json:"offline_max_store_exposure,omitempty"`
+	unknownFields                  protoimpl.UnknownFields
+	sizeCache                      protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
@@ -779,6 +852,48 @@ func (x *GetStatusResponse) GetScanners() []*ScannerStatus {
 func (x *GetStatusResponse) GetStorePolicyVersion() uint64 {
 	if x != nil {
 		return x.StorePolicyVersion
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetCentralState() CentralState {
+	if x != nil {
+		return x.CentralState
+	}
+	return CentralState_CENTRAL_STATE_UNSPECIFIED
+}
+
+func (x *GetStatusResponse) GetCentralStateSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CentralStateSince
+	}
+	return nil
+}
+
+func (x *GetStatusResponse) GetBreakerOpened() uint64 {
+	if x != nil {
+		return x.BreakerOpened
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetOfflineMaxAmountPerTransaction() int64 {
+	if x != nil {
+		return x.OfflineMaxAmountPerTransaction
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetOfflineMaxAmountPerAccount() int64 {
+	if x != nil {
+		return x.OfflineMaxAmountPerAccount
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetOfflineMaxStoreExposure() int64 {
+	if x != nil {
+		return x.OfflineMaxStoreExposure
 	}
 	return 0
 }
@@ -1112,7 +1227,7 @@ const file_storegate_v1_payment_proto_rawDesc = "" +
 	"\x06amount\x18\x02 \x01(\x03R\x06amount\x12\x1a\n" +
 	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12)\n" +
 	"\x10already_reversed\x18\x04 \x01(\bR\x0falreadyReversed\"\x12\n" +
-	"\x10GetStatusRequest\"\xcb\x05\n" +
+	"\x10GetStatusRequest\"\xcc\b\n" +
 	"\x11GetStatusResponse\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x129\n" +
@@ -1130,7 +1245,13 @@ const file_storegate_v1_payment_proto_rawDesc = "" +
 	"\raudit_records\x18\f \x01(\x04R\fauditRecords\x121\n" +
 	"\x14disputed_settlements\x18\r \x01(\x03R\x13disputedSettlements\x127\n" +
 	"\bscanners\x18\x0e \x03(\v2\x1b.storegate.v1.ScannerStatusR\bscanners\x120\n" +
-	"\x14store_policy_version\x18\x0f \x01(\x04R\x12storePolicyVersion\"\xf0\x01\n" +
+	"\x14store_policy_version\x18\x0f \x01(\x04R\x12storePolicyVersion\x12?\n" +
+	"\rcentral_state\x18\x14 \x01(\x0e2\x1a.storegate.v1.CentralStateR\fcentralState\x12J\n" +
+	"\x13central_state_since\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x11centralStateSince\x12%\n" +
+	"\x0ebreaker_opened\x18\x16 \x01(\x04R\rbreakerOpened\x12J\n" +
+	"\"offline_max_amount_per_transaction\x18\x17 \x01(\x03R\x1eofflineMaxAmountPerTransaction\x12B\n" +
+	"\x1eoffline_max_amount_per_account\x18\x18 \x01(\x03R\x1aofflineMaxAmountPerAccount\x12;\n" +
+	"\x1aoffline_max_store_exposure\x18\x19 \x01(\x03R\x17offlineMaxStoreExposure\"\xf0\x01\n" +
 	"\rScannerStatus\x12\x12\n" +
 	"\x04lane\x18\x01 \x01(\tR\x04lane\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x120\n" +
@@ -1154,7 +1275,12 @@ const file_storegate_v1_payment_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"<\n" +
 	"\x12WatchScansResponse\x12&\n" +
-	"\x04scan\x18\x01 \x01(\v2\x12.storegate.v1.ScanR\x04scan*[\n" +
+	"\x04scan\x18\x01 \x01(\v2\x12.storegate.v1.ScanR\x04scan*}\n" +
+	"\fCentralState\x12\x1d\n" +
+	"\x19CENTRAL_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14CENTRAL_STATE_ONLINE\x10\x01\x12\x19\n" +
+	"\x15CENTRAL_STATE_OFFLINE\x10\x02\x12\x19\n" +
+	"\x15CENTRAL_STATE_PROBING\x10\x03*[\n" +
 	"\fScannerState\x12\x1d\n" +
 	"\x19SCANNER_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10SCANNER_STATE_UP\x10\x01\x12\x16\n" +
@@ -1184,59 +1310,62 @@ func file_storegate_v1_payment_proto_rawDescGZIP() []byte {
 	return file_storegate_v1_payment_proto_rawDescData
 }
 
-var file_storegate_v1_payment_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_storegate_v1_payment_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_storegate_v1_payment_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_storegate_v1_payment_proto_goTypes = []any{
-	(ScannerState)(0),             // 0: storegate.v1.ScannerState
-	(ScanKind)(0),                 // 1: storegate.v1.ScanKind
-	(*AuthorizeRequest)(nil),      // 2: storegate.v1.AuthorizeRequest
-	(*Decision)(nil),              // 3: storegate.v1.Decision
-	(*AuthorizeResponse)(nil),     // 4: storegate.v1.AuthorizeResponse
-	(*ReverseRequest)(nil),        // 5: storegate.v1.ReverseRequest
-	(*ReverseResponse)(nil),       // 6: storegate.v1.ReverseResponse
-	(*GetStatusRequest)(nil),      // 7: storegate.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),     // 8: storegate.v1.GetStatusResponse
-	(*ScannerStatus)(nil),         // 9: storegate.v1.ScannerStatus
-	(*WatchScansRequest)(nil),     // 10: storegate.v1.WatchScansRequest
-	(*Scan)(nil),                  // 11: storegate.v1.Scan
-	(*WatchScansResponse)(nil),    // 12: storegate.v1.WatchScansResponse
-	(*BasketLine)(nil),            // 13: storegate.v1.BasketLine
-	(Outcome)(0),                  // 14: storegate.v1.Outcome
-	(DeclineReason)(0),            // 15: storegate.v1.DeclineReason
-	(DecisionMode)(0),             // 16: storegate.v1.DecisionMode
-	(*timestamppb.Timestamp)(nil), // 17: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
+	(CentralState)(0),             // 0: storegate.v1.CentralState
+	(ScannerState)(0),             // 1: storegate.v1.ScannerState
+	(ScanKind)(0),                 // 2: storegate.v1.ScanKind
+	(*AuthorizeRequest)(nil),      // 3: storegate.v1.AuthorizeRequest
+	(*Decision)(nil),              // 4: storegate.v1.Decision
+	(*AuthorizeResponse)(nil),     // 5: storegate.v1.AuthorizeResponse
+	(*ReverseRequest)(nil),        // 6: storegate.v1.ReverseRequest
+	(*ReverseResponse)(nil),       // 7: storegate.v1.ReverseResponse
+	(*GetStatusRequest)(nil),      // 8: storegate.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),     // 9: storegate.v1.GetStatusResponse
+	(*ScannerStatus)(nil),         // 10: storegate.v1.ScannerStatus
+	(*WatchScansRequest)(nil),     // 11: storegate.v1.WatchScansRequest
+	(*Scan)(nil),                  // 12: storegate.v1.Scan
+	(*WatchScansResponse)(nil),    // 13: storegate.v1.WatchScansResponse
+	(*BasketLine)(nil),            // 14: storegate.v1.BasketLine
+	(Outcome)(0),                  // 15: storegate.v1.Outcome
+	(DeclineReason)(0),            // 16: storegate.v1.DeclineReason
+	(DecisionMode)(0),             // 17: storegate.v1.DecisionMode
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
 }
 var file_storegate_v1_payment_proto_depIdxs = []int32{
-	13, // 0: storegate.v1.AuthorizeRequest.lines:type_name -> storegate.v1.BasketLine
-	14, // 1: storegate.v1.Decision.outcome:type_name -> storegate.v1.Outcome
-	15, // 2: storegate.v1.Decision.reason:type_name -> storegate.v1.DeclineReason
-	16, // 3: storegate.v1.Decision.mode:type_name -> storegate.v1.DecisionMode
-	17, // 4: storegate.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
-	3,  // 5: storegate.v1.AuthorizeResponse.decision:type_name -> storegate.v1.Decision
-	17, // 6: storegate.v1.GetStatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	17, // 7: storegate.v1.GetStatusResponse.last_central_contact:type_name -> google.protobuf.Timestamp
-	18, // 8: storegate.v1.GetStatusResponse.outbox_oldest_age:type_name -> google.protobuf.Duration
-	9,  // 9: storegate.v1.GetStatusResponse.scanners:type_name -> storegate.v1.ScannerStatus
-	0,  // 10: storegate.v1.ScannerStatus.state:type_name -> storegate.v1.ScannerState
-	17, // 11: storegate.v1.ScannerStatus.since:type_name -> google.protobuf.Timestamp
-	1,  // 12: storegate.v1.Scan.kind:type_name -> storegate.v1.ScanKind
-	17, // 13: storegate.v1.Scan.scanned_at:type_name -> google.protobuf.Timestamp
-	17, // 14: storegate.v1.Scan.expires_at:type_name -> google.protobuf.Timestamp
-	11, // 15: storegate.v1.WatchScansResponse.scan:type_name -> storegate.v1.Scan
-	2,  // 16: storegate.v1.PaymentService.Authorize:input_type -> storegate.v1.AuthorizeRequest
-	5,  // 17: storegate.v1.PaymentService.Reverse:input_type -> storegate.v1.ReverseRequest
-	7,  // 18: storegate.v1.PaymentService.GetStatus:input_type -> storegate.v1.GetStatusRequest
-	10, // 19: storegate.v1.PaymentService.WatchScans:input_type -> storegate.v1.WatchScansRequest
-	4,  // 20: storegate.v1.PaymentService.Authorize:output_type -> storegate.v1.AuthorizeResponse
-	6,  // 21: storegate.v1.PaymentService.Reverse:output_type -> storegate.v1.ReverseResponse
-	8,  // 22: storegate.v1.PaymentService.GetStatus:output_type -> storegate.v1.GetStatusResponse
-	12, // 23: storegate.v1.PaymentService.WatchScans:output_type -> storegate.v1.WatchScansResponse
-	20, // [20:24] is the sub-list for method output_type
-	16, // [16:20] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	14, // 0: storegate.v1.AuthorizeRequest.lines:type_name -> storegate.v1.BasketLine
+	15, // 1: storegate.v1.Decision.outcome:type_name -> storegate.v1.Outcome
+	16, // 2: storegate.v1.Decision.reason:type_name -> storegate.v1.DeclineReason
+	17, // 3: storegate.v1.Decision.mode:type_name -> storegate.v1.DecisionMode
+	18, // 4: storegate.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	4,  // 5: storegate.v1.AuthorizeResponse.decision:type_name -> storegate.v1.Decision
+	18, // 6: storegate.v1.GetStatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	18, // 7: storegate.v1.GetStatusResponse.last_central_contact:type_name -> google.protobuf.Timestamp
+	19, // 8: storegate.v1.GetStatusResponse.outbox_oldest_age:type_name -> google.protobuf.Duration
+	10, // 9: storegate.v1.GetStatusResponse.scanners:type_name -> storegate.v1.ScannerStatus
+	0,  // 10: storegate.v1.GetStatusResponse.central_state:type_name -> storegate.v1.CentralState
+	18, // 11: storegate.v1.GetStatusResponse.central_state_since:type_name -> google.protobuf.Timestamp
+	1,  // 12: storegate.v1.ScannerStatus.state:type_name -> storegate.v1.ScannerState
+	18, // 13: storegate.v1.ScannerStatus.since:type_name -> google.protobuf.Timestamp
+	2,  // 14: storegate.v1.Scan.kind:type_name -> storegate.v1.ScanKind
+	18, // 15: storegate.v1.Scan.scanned_at:type_name -> google.protobuf.Timestamp
+	18, // 16: storegate.v1.Scan.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 17: storegate.v1.WatchScansResponse.scan:type_name -> storegate.v1.Scan
+	3,  // 18: storegate.v1.PaymentService.Authorize:input_type -> storegate.v1.AuthorizeRequest
+	6,  // 19: storegate.v1.PaymentService.Reverse:input_type -> storegate.v1.ReverseRequest
+	8,  // 20: storegate.v1.PaymentService.GetStatus:input_type -> storegate.v1.GetStatusRequest
+	11, // 21: storegate.v1.PaymentService.WatchScans:input_type -> storegate.v1.WatchScansRequest
+	5,  // 22: storegate.v1.PaymentService.Authorize:output_type -> storegate.v1.AuthorizeResponse
+	7,  // 23: storegate.v1.PaymentService.Reverse:output_type -> storegate.v1.ReverseResponse
+	9,  // 24: storegate.v1.PaymentService.GetStatus:output_type -> storegate.v1.GetStatusResponse
+	13, // 25: storegate.v1.PaymentService.WatchScans:output_type -> storegate.v1.WatchScansResponse
+	22, // [22:26] is the sub-list for method output_type
+	18, // [18:22] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_storegate_v1_payment_proto_init() }
@@ -1254,7 +1383,7 @@ func file_storegate_v1_payment_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storegate_v1_payment_proto_rawDesc), len(file_storegate_v1_payment_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,

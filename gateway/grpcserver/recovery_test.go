@@ -1,0 +1,209 @@
+package grpcserver_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"storegate/central"
+	"storegate/gateway"
+	"storegate/storecache"
+)
+
+// ledgerCentral is the reference central service called in process, which
+// a test can take down.
+type ledgerCentral struct {
+	ledger *central.Ledger
+	keys   *gateway.Keyring
+	down   atomic.Bool
+}
+
+var errDown = errors.New("connection refused")
+
+func (c *ledgerCentral) Authorize(_ context.Context, req *gateway.CentralRequest) (*gateway.CentralResult, error) {
+	if c.down.Load() {
+		return nil, errDown
+	}
+	return c.ledger.Authorize(req, c.keys, time.Now())
+}
+
+func (c *ledgerCentral) SubmitSettlements(_ context.Context, storeID string, batch []gateway.Settlement) ([]gateway.SettlementAck, error) {
+	if c.down.Load() {
+		return nil, errDown
+	}
+	return c.ledger.SubmitSettlements(storeID, batch, time.Now())
+}
+
+// dyingStore is a store whose process dies before the next decision is
+// committed: central has answered, the POS hears nothing.
+type dyingStore struct {
+	gateway.Store
+	dead atomic.Bool
+}
+
+func (s *dyingStore) CommitDecision(ctx context.Context, c *gateway.DecisionCommit) error {
+	if s.dead.Load() {
+		return errors.New("killed")
+	}
+	return s.Store.CommitDecision(ctx, c)
+}
+
+// recovery is a store's gateway and the reference central service, where the
+// gateway can die between central's approval and its own commit.
+type recovery struct {
+	ledger  *central.Ledger
+	central *ledgerCentral
+	store   *storecache.Store
+	keys    *central.HQKeys
+}
+
+func newRecovery(t *testing.T) *recovery {
+	t.Helper()
+	dir := t.TempDir()
+	keys, err := central.InitHQKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger, err := central.OpenLedger(filepath.Join(dir, "central.db"), central.LedgerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		books, err := ledger.Books()
+		if err != nil {
+			t.Error(err)
+		} else if err := books.Verify(); err != nil {
+			t.Errorf("books: %v", err)
+		}
+		ledger.Close()
+	})
+	if err := ledger.EnsureAccount("acct-0001", 100000); err != nil {
+		t.Fatal(err)
+	}
+	st, err := storecache.Open(filepath.Join(dir, "storegate.db"), storecache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Check(); err != nil {
+			t.Errorf("bbolt check: %v", err)
+		}
+		st.Close()
+	})
+	return &recovery{ledger: ledger, central: &ledgerCentral{ledger: ledger, keys: keys.Keyring}, store: st, keys: keys}
+}
+
+// gateway starts a gateway on the store, as storegated does at each start.
+func (r *recovery) gateway(t *testing.T, store gateway.Store) *gateway.Gateway {
+	t.Helper()
+	gw := &gateway.Gateway{StoreID: "store-0001", Store: store, Central: r.central, RootKey: r.keys.RootPublic,
+		CentralTimeout: time.Second, Offline: gateway.FixedOffline{Caps: offlineCaps}}
+	if err := gw.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := gw.ApplyKeyset(context.Background(), r.keys.Keyset); err != nil {
+		t.Fatal(err)
+	}
+	return gw
+}
+
+func (r *recovery) mint(t *testing.T) string {
+	t.Helper()
+	id, _ := gateway.NewTokenID()
+	now := time.Now()
+	tok, err := gateway.MintToken(r.keys.Token, gateway.Claims{Issuer: "hq", Account: "acct-0001", IssuedAt: now, Expires: now.Add(time.Minute),
+		TokenID: id, Device: "d", Assurance: 2, OfflineAllowance: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (r *recovery) flush(t *testing.T) {
+	t.Helper()
+	f := &gateway.Forwarder{StoreID: "store-0001", Store: r.store, Central: r.central}
+	if _, err := f.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := r.store.OutboxStats(context.Background()); st.Depth != 0 || st.Disputed != 0 {
+		t.Fatalf("outbox after the flush: %+v, want everything booked", st)
+	}
+}
+
+func (r *recovery) balance(t *testing.T) int64 {
+	t.Helper()
+	b, err := r.ledger.Balance("acct-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The gateway dies after central approved a sale and before its own commit:
+// the POS heard nothing and central holds the money. What the POS does next
+// decides what happens to the hold; in no case is the customer charged
+// twice, or charged for a sale no POS was told was approved.
+func TestRecovery_DiedBetweenCentralAndCommit(t *testing.T) {
+	ctx := context.Background()
+	basket := func(tok string) *gateway.AuthorizeRequest {
+		return &gateway.AuthorizeRequest{Lane: "1", POSTxnID: "t1", Currency: "JPY", Token: tok, Total: 580,
+			Lines: []gateway.Line{{SKU: "4901234567894", Category: "tobacco", Quantity: 1, UnitPrice: 580}}}
+	}
+	die := func(t *testing.T, r *recovery, tok string) {
+		t.Helper()
+		dying := &dyingStore{Store: r.store}
+		dying.dead.Store(true)
+		if _, err := r.gateway(t, dying).Authorize(ctx, basket(tok)); err == nil {
+			t.Fatal("a gateway that died before committing answered")
+		}
+		if got := r.balance(t); got != 100000-580 {
+			t.Fatalf("balance after central's approval = %d, want the amount held", got)
+		}
+	}
+
+	t.Run("RetryOnline", func(t *testing.T) {
+		r := newRecovery(t)
+		tok := r.mint(t)
+		die(t, r, tok)
+		res, err := r.gateway(t, r.store).Authorize(ctx, basket(tok))
+		if err != nil || !res.Decision.Approved || res.Decision.Mode != gateway.ModeOnline || res.Decision.AuthorizationID == "" {
+			t.Fatalf("retry after the restart = %+v, %v; want central's approval, now committed", res, err)
+		}
+		r.flush(t)
+		if got := r.balance(t); got != 100000-580 {
+			t.Errorf("balance = %d, want one debit", got)
+		}
+	})
+	t.Run("RetryOfflineCapturesTheHold", func(t *testing.T) {
+		r := newRecovery(t)
+		tok := r.mint(t)
+		die(t, r, tok)
+		r.central.down.Store(true)
+		res, err := r.gateway(t, r.store).Authorize(ctx, basket(tok))
+		if err != nil || !res.Decision.Approved || res.Decision.Mode != gateway.ModeOffline {
+			t.Fatalf("retry with central down = %+v, %v; want an offline approval", res, err)
+		}
+		r.central.down.Store(false)
+		r.flush(t)
+		if got := r.balance(t); got != 100000-580 {
+			t.Errorf("balance = %d, want one debit: the offline capture takes central's hold", got)
+		}
+		books, _ := r.ledger.Books()
+		if s, _ := books.Settlement(res.Decision.SettlementID); s.AuthorizationID == "" {
+			t.Errorf("booked offline capture %+v names no authorization, want the held one", s)
+		}
+	})
+	t.Run("GivenUpHoldVoided", func(t *testing.T) {
+		r := newRecovery(t)
+		die(t, r, r.mint(t))
+		if n, err := r.ledger.VoidStaleHolds(time.Now().Add(time.Hour), time.Minute); err != nil || n != 1 {
+			t.Fatalf("VoidStaleHolds = %d, %v; want the one hold", n, err)
+		}
+		if got := r.balance(t); got != 100000 {
+			t.Errorf("balance = %d, want the hold given back", got)
+		}
+	})
+}
