@@ -1,7 +1,6 @@
 package central
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -14,31 +13,27 @@ import (
 // accounts inside tx: a snapshot replaces them, a delta freezes and
 // unfreezes on top.
 func applyFreeze(tx *bolt.Tx, list *gateway.FreezeList) error {
-	b := tx.Bucket(frozenBucket)
 	if list.Snapshot {
-		var all [][]byte
-		_ = b.ForEach(func(k, _ []byte) error {
-			all = append(all, bytes.Clone(k))
-			return nil
-		})
-		for _, k := range all {
-			if err := b.Delete(k); err != nil {
-				return fmt.Errorf("clear freeze list: %w", err)
-			}
+		// A snapshot replaces the whole list.
+		if err := tx.DeleteBucket(frozenBucket); err != nil {
+			return fmt.Errorf("clear freeze list: %w", err)
+		}
+		if _, err := tx.CreateBucket(frozenBucket); err != nil {
+			return fmt.Errorf("clear freeze list: %w", err)
 		}
 	}
-	for _, e := range list.Entries {
-		if !e.Frozen {
-			if err := b.Delete([]byte(e.Account)); err != nil {
-				return fmt.Errorf("unfreeze %s: %w", e.Account, err)
-			}
-			continue
+	b := tx.Bucket(frozenBucket)
+	return list.Each(func(account string, fa gateway.FrozenAccount) error {
+		if err := putJSON(b, []byte(account), fa); err != nil {
+			return fmt.Errorf("freeze %s: %w", account, err)
 		}
-		if err := putJSON(b, []byte(e.Account), gateway.FrozenAccount{Reason: e.Reason, Version: list.Version}); err != nil {
-			return fmt.Errorf("freeze %s: %w", e.Account, err)
+		return nil
+	}, func(account string) error {
+		if err := b.Delete([]byte(account)); err != nil {
+			return fmt.Errorf("unfreeze %s: %w", account, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // frozen reports whether an account is on the ledger's freeze list.

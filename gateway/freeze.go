@@ -176,6 +176,26 @@ func (s *FreezeSet) Accounts() map[string]FrozenAccount {
 	return maps.Clone(s.accounts)
 }
 
+// Each walks the list's entries in order, calling freeze for an account it
+// freezes (with the record to keep) and unfreeze for one it lifts. It is
+// how every keeper of a freeze list applies one, in memory or on disk: a
+// snapshot replaces the whole list, so the keeper clears its list first
+// (list.Snapshot), then walks the entries; a delta is walked on top.
+func (l *FreezeList) Each(freeze func(account string, fa FrozenAccount) error, unfreeze func(account string) error) error {
+	for _, e := range l.Entries {
+		var err error
+		if e.Frozen {
+			err = freeze(e.Account, FrozenAccount{Reason: e.Reason, Version: l.Version})
+		} else {
+			err = unfreeze(e.Account)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Apply returns the set with list applied: a snapshot replaces it, a delta
 // freezes and unfreezes on top of it. The caller checks FreezeFollows
 // first.
@@ -186,13 +206,13 @@ func (s *FreezeSet) Apply(list *FreezeList) *FreezeSet {
 	} else {
 		next = maps.Clone(s.accounts)
 	}
-	for _, e := range list.Entries {
-		if e.Frozen {
-			next[e.Account] = FrozenAccount{Reason: e.Reason, Version: list.Version}
-		} else {
-			delete(next, e.Account)
-		}
-	}
+	_ = list.Each(func(account string, fa FrozenAccount) error {
+		next[account] = fa
+		return nil
+	}, func(account string) error {
+		delete(next, account)
+		return nil
+	})
 	return &FreezeSet{Version: list.Version, accounts: next}
 }
 

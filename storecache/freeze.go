@@ -93,33 +93,33 @@ func (s *Store) ApplyFreezeList(ctx context.Context, list *gateway.FreezeList, r
 			}
 			return err
 		}
-		b := tx.Bucket(bucketFrozen)
 		if list.Snapshot {
-			var all [][]byte
-			_ = b.ForEach(func(k, _ []byte) error {
-				all = append(all, bytes.Clone(k))
-				return nil
-			})
-			for _, k := range all {
-				if err := b.Delete(k); err != nil {
-					return fmt.Errorf("clear freeze list: %w", err)
-				}
+			// A snapshot replaces the whole list.
+			if err := tx.DeleteBucket(bucketFrozen); err != nil {
+				return fmt.Errorf("clear freeze list: %w", err)
+			}
+			if _, err := tx.CreateBucket(bucketFrozen); err != nil {
+				return fmt.Errorf("clear freeze list: %w", err)
 			}
 		}
-		for _, e := range list.Entries {
-			if !e.Frozen {
-				if err := b.Delete([]byte(e.Account)); err != nil {
-					return fmt.Errorf("unfreeze %s: %w", e.Account, err)
-				}
-				continue
-			}
-			v, err := json.Marshal(gateway.FrozenAccount{Reason: e.Reason, Version: list.Version})
+		b := tx.Bucket(bucketFrozen)
+		err = list.Each(func(account string, fa gateway.FrozenAccount) error {
+			v, err := json.Marshal(fa)
 			if err != nil {
 				return fmt.Errorf("encode frozen account: %w", err)
 			}
-			if err := b.Put([]byte(e.Account), v); err != nil {
-				return fmt.Errorf("freeze %s: %w", e.Account, err)
+			if err := b.Put([]byte(account), v); err != nil {
+				return fmt.Errorf("freeze %s: %w", account, err)
 			}
+			return nil
+		}, func(account string) error {
+			if err := b.Delete([]byte(account)); err != nil {
+				return fmt.Errorf("unfreeze %s: %w", account, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		if err := tx.Bucket(bucketDocuments).Put([]byte(gateway.DocumentFreeze), enc); err != nil {
 			return fmt.Errorf("store freeze document: %w", err)
