@@ -8,7 +8,9 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.Version=$(VERSION)
 FUZZTIME ?= 60s
 
-.PHONY: all build test demo proto proto-check lint fuzz clean
+BENCHFLAGS ?=
+
+.PHONY: all build test demo bench proto proto-check lint fuzz clean
 
 all: build
 
@@ -24,6 +26,12 @@ test:
 ## demo: run the gateway end to end on embedded defaults in a temporary folder
 demo: build
 	$(BIN)/storegate-demo --bin $(BIN)
+
+## bench: storegate against the machine's limits, in one run of a few
+## minutes: a table on stdout, the figures in bench-results/bench.json
+bench:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/storegated ./cmd/storegate-bench
+	$(BIN)/storegate-bench --storegated $(BIN)/storegated --out bench-results/bench.json $(BENCHFLAGS)
 
 ## proto: regenerate the committed gRPC code from proto/ with the pinned tools
 proto:
