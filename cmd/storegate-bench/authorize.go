@@ -9,6 +9,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -125,6 +126,15 @@ type AuthorizeRun struct {
 	Reasons map[string]int `json:"decline_reasons,omitempty"`
 	// PerTx is the mean number of decisions per store transaction.
 	PerTx float64 `json:"decisions_per_tx"`
+	// CPUs is the CPU time this process used during the run over its
+	// length: below GOMAXPROCS while the run waits on the disk, or while
+	// other work on the machine takes the CPUs. CPUPerOp is that CPU time
+	// per sale, in µs: POS client, gateway and, online, central together.
+	CPUs     float64 `json:"cpus_used"`
+	CPUPerOp float64 `json:"cpu_us_per_op"`
+	// TokensOut is true when the run ended because its minted tokens ran
+	// out before its duration.
+	TokensOut bool `json:"tokens_ran_out,omitempty"`
 	// Tightest is the tightest limit at this concurrency, and Ratio the
 	// throughput over it.
 	Tightest     string  `json:"tightest_limit"`
@@ -215,25 +225,34 @@ func runAuthorize(ctx context.Context, cfg *Config, tokenKey ed25519.PrivateKey,
 		before = tg.st.Stats()
 	}
 	var o outcomes
+	used := cpuTime
+	if tg.otherCPU != nil {
+		used = func() time.Duration { return cpuTime() + tg.otherCPU() }
+	}
+	cpu := used()
 	r := runLoad(ctx, lanes, cfg.Duration, len(tokens), func(lane, n int) error {
 		return call(ctx, lane, fmt.Sprintf("%s-%d", run, n), tokens[n], &o)
 	})
+	cpu = used() - cpu
 	if tg.st != nil {
 		after = tg.st.Stats()
 	}
 	out := &AuthorizeRun{
-		Scenario: scenario,
-		Path:     tg.path,
-		Lanes:    lanes,
-		Ops:      r.Ops,
-		Errors:   r.Errors,
-		Seconds:  r.Elapsed.Seconds(),
-		PerS:     r.Rate(),
-		Latency:  summarize(r.Latencies),
-		Approved: o.approved,
-		Declined: o.declined,
-		Reasons:  o.reasons,
-		PerTx:    perTx(before, after),
+		Scenario:  scenario,
+		Path:      tg.path,
+		Lanes:     lanes,
+		Ops:       r.Ops,
+		Errors:    r.Errors,
+		Seconds:   r.Elapsed.Seconds(),
+		PerS:      r.Rate(),
+		Latency:   summarize(r.Latencies),
+		Approved:  o.approved,
+		Declined:  o.declined,
+		Reasons:   o.reasons,
+		PerTx:     perTx(before, after),
+		CPUs:      ratio(cpu.Seconds(), r.Elapsed.Seconds()),
+		CPUPerOp:  ratio(float64(cpu.Microseconds()), float64(r.Ops)),
+		TokensOut: r.Ops >= len(tokens),
 	}
 	if r.FirstErr != nil {
 		out.FirstError = fmt.Sprintf("%v: %v", status.Code(r.FirstErr), r.FirstErr)
@@ -254,6 +273,9 @@ type target struct {
 	path     string
 	// prefix keeps the POS transaction ids of different targets apart.
 	prefix string
+	// otherCPU, when set, returns the CPU time of the gateway's own
+	// process, which the run's CPU figures then include.
+	otherCPU func() time.Duration
 }
 
 // targets returns the world's two scenarios.

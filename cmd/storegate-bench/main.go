@@ -350,13 +350,12 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// tokenBudget is how many tokens a run at lanes may use: more than the
-// tightest of the no-op gRPC and Ed25519 limits allows in the run's
-// duration, within MaxTokens.
+// tokenBudget is how many tokens a run at lanes may use: 1.5 times what the
+// tightest limit allows in the run's duration, within MaxTokens. Minting
+// costs a signature per token, so the budget is kept near what a run can
+// use; a run that uses them all ends early and says so.
 func tokenBudget(cfg *Config, lim *Limits, lanes int) int {
-	ll := lim.at(lanes)
-	ceiling := min(ll.GRPCNoop.PerS, ll.Ed25519)
-	n := int(ceiling*cfg.Duration.Seconds()*1.2) + 100
+	n := int(lim.at(lanes).TightestPerS*cfg.Duration.Seconds()*1.5) + 100
 	return min(n, cfg.MaxTokens)
 }
 

@@ -108,6 +108,32 @@ func (p *proc) stop() error {
 	}
 }
 
+// procCPU returns the CPU time a live process has used, user and system,
+// from /proc/PID/stat; 0 when it cannot be read.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after it. utime and stime are fields 14 and 15, in clock ticks.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on every
+// Linux the harness runs on.
+const clockTicks = 100
+
 // Memory is a process's memory as /proc/PID/status reports it, in MiB.
 type Memory struct {
 	// PeakRSS is VmHWM: the most resident memory the process ever had,
@@ -164,8 +190,10 @@ func measureProcess(ctx context.Context, cfg *Config, bin, dir string, h *hq, la
 		return nil, err
 	}
 	defer ps.conn.Close()
+	pid := p.cmd.Process.Pid
 	run, err := runAuthorize(ctx, cfg, h.keys.Token, target{
 		scenario: scenarioOnline, pos: ps, path: "storegated process; " + onlinePath, prefix: "proc-",
+		otherCPU: func() time.Duration { return procCPU(pid) },
 	}, lanes, budget)
 	if err != nil {
 		return nil, err

@@ -173,18 +173,27 @@ func printReport(w io.Writer, res *Results) {
 	}
 
 	section("AUTHORIZE over gRPC on loopback, durable commits (closed loop: each lane waits for its answer)")
-	row("  scenario", "lanes", "throughput", "p50", "p99", "p99.9", "÷ tightest limit", "÷ no-op gRPC", "p99 ÷ (fsync+RTT)", "decisions/tx", "outcomes")
-	for _, r := range res.Authorize {
-		row("  "+r.Scenario, strconv.Itoa(r.Lanes), perS(r.PerS), fmtMS(r.Latency.P50), fmtMS(r.Latency.P99), fmtMS(r.Latency.P999),
-			fmt.Sprintf("%.2f (%s)", r.Ratio, r.Tightest), fmt.Sprintf("%.2f", r.NoopRatio), fmt.Sprintf("%.1f", r.FloorRatio),
-			fmt.Sprintf("%.1f", r.PerTx), outcomeText(r))
+	row("  scenario", "lanes", "throughput", "p50", "p99", "p99.9", "÷ tightest limit", "÷ no-op gRPC", "p99 ÷ (fsync+RTT)", "decisions/tx", "CPU/sale", "CPUs used", "outcomes")
+	runs := res.Authorize
+	if res.Process != nil {
+		runs = append(slices.Clip(runs), res.Process.Run)
 	}
-	if p := res.Process; p != nil {
-		r := p.Run
-		row("  storegated process, online", strconv.Itoa(r.Lanes), perS(r.PerS), fmtMS(r.Latency.P50), fmtMS(r.Latency.P99), fmtMS(r.Latency.P999),
-			fmt.Sprintf("%.2f (%s)", r.Ratio, r.Tightest), fmt.Sprintf("%.2f", r.NoopRatio), fmt.Sprintf("%.1f", r.FloorRatio), "-", outcomeText(r))
+	for _, r := range runs {
+		name, perTx := r.Scenario, fmt.Sprintf("%.1f", r.PerTx)
+		if r == runs[len(runs)-1] && res.Process != nil {
+			name, perTx = "online, storegated process", "-"
+		}
+		row("  "+name, strconv.Itoa(r.Lanes), perS(r.PerS), fmtMS(r.Latency.P50), fmtMS(r.Latency.P99), fmtMS(r.Latency.P999),
+			fmt.Sprintf("%.2f (%s)", r.Ratio, r.Tightest), fmt.Sprintf("%.2f", r.NoopRatio), fmt.Sprintf("%.1f", r.FloorRatio),
+			perTx, fmt.Sprintf("%.0f µs", r.CPUPerOp), fmt.Sprintf("%.2f", r.CPUs), outcomeText(r))
 	}
 	note("fsync + RTT = %.3f ms. Online sales also pass through central: a second token check, gRPC call and durable commit.", floorMS(lim))
+	note("CPU/sale is the CPU time of POS client, gateway and central together per sale; %d CPUs at that cost cap the throughput.", m.GOMAXPROCS)
+	for _, r := range runs {
+		if r.TokensOut {
+			note("%s at %d lanes ended early: its %s minted tokens ran out.", r.Scenario, r.Lanes, thousands(r.Ops))
+		}
+	}
 	if len(res.Authorize) > 0 {
 		if off := findRun(res.Authorize, scenarioOffline, res.Authorize[len(res.Authorize)-1].Lanes); off != nil {
 			note("offline path on this build: %s.", off.Path)

@@ -4,7 +4,18 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
+
+// cpuTime returns the CPU time this process has used, user and system.
+func cpuTime() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // Latency summarizes a set of durations, in milliseconds.
 type Latency struct {
