@@ -38,7 +38,7 @@ func checkSettlementNew(tx *bolt.Tx, stl *gateway.Settlement) error {
 // share, never below zero, so exposure is always the sum of what queued
 // offline captures still stand for.
 func enqueueSettlement(tx *bolt.Tx, stl *gateway.Settlement) (uint64, error) {
-	out := tx.Bucket(bucketOutbox)
+	out := appendBucket(tx, bucketOutbox)
 	ids := tx.Bucket(bucketOutboxIDs)
 	meta := tx.Bucket(bucketMeta)
 
