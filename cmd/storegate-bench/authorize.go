@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -209,17 +208,6 @@ func runAuthorize(ctx context.Context, cfg *Config, tokenKey ed25519.PrivateKey,
 	}
 	wg.Wait()
 
-	if cfg.ProfileDir != "" {
-		f, err := os.Create(filepath.Join(cfg.ProfileDir, "authorize-"+run+".pprof"))
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	var before, after storecache.Stats
 	if tg.st != nil {
 		before = tg.st.Stats()
@@ -229,10 +217,19 @@ func runAuthorize(ctx context.Context, cfg *Config, tokenKey ed25519.PrivateKey,
 	if tg.otherCPU != nil {
 		used = func() time.Duration { return cpuTime() + tg.otherCPU() }
 	}
-	cpu := used()
-	r := runLoad(ctx, lanes, cfg.Duration, len(tokens), func(lane, n int) error {
-		return call(ctx, lane, fmt.Sprintf("%s-%d", run, n), tokens[n], &o)
+	var (
+		cpu = used()
+		r   loadResult
+	)
+	err = profile(cfg, "authorize-"+run, func() error {
+		r = runLoad(ctx, lanes, cfg.Duration, len(tokens), func(lane, n int) error {
+			return call(ctx, lane, fmt.Sprintf("%s-%d", run, n), tokens[n], &o)
+		})
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
 	cpu = used() - cpu
 	if tg.st != nil {
 		after = tg.st.Stats()

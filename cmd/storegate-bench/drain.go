@@ -14,10 +14,6 @@ import (
 	"storegate/storecache"
 )
 
-// fillLanes is how many goroutines fill a store: enough that the committer
-// packs its transactions full.
-const fillLanes = 512
-
 // Drain is the outbox drain: a backlog of settlements forwarded to central
 // on loopback until the outbox is empty.
 type Drain struct {
@@ -29,11 +25,12 @@ type Drain struct {
 	Refused int64 `json:"refused"`
 }
 
-// fillStore commits n approvals of mode into st from fillLanes goroutines,
-// numbering their POS transactions from first.
-func fillStore(ctx context.Context, st *storecache.Store, first, n int, mode gateway.Mode) error {
+// fillStore commits n approvals of mode into st from lanes goroutines,
+// numbering their POS transactions from first. With as many lanes as the
+// store's MaxBatch, the committer packs its transactions full.
+func fillStore(ctx context.Context, st *storecache.Store, lanes, first, n int, mode gateway.Mode) error {
 	now := time.Now()
-	r := runLoad(ctx, min(fillLanes, n), 24*time.Hour, n, func(lane, i int) error {
+	r := runLoad(ctx, min(lanes, n), 24*time.Hour, n, func(lane, i int) error {
 		return st.CommitDecision(ctx, benchDecision(fmt.Sprintf("lane-%03d", lane%64), first+i, mode, now))
 	})
 	if r.FirstErr != nil {
@@ -54,7 +51,7 @@ func measureDrain(ctx context.Context, dir string, h *hq, n int) (*Drain, error)
 		return nil, err
 	}
 	defer st.Close()
-	if err := fillStore(ctx, st, 0, n, gateway.ModeOffline); err != nil {
+	if err := fillStore(ctx, st, storecache.DefaultMaxBatch, 0, n, gateway.ModeOffline); err != nil {
 		return nil, err
 	}
 	conn, err := dialLoopback(h.addr)

@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -327,7 +328,10 @@ func (m *Main) Run(ctx context.Context) error {
 	logf("store size: %.1f MiB per 100,000 decisions", res.StoreSize.MiBPer100k)
 	logf("start-up store: filling to %d decisions", cfg.StartupDecisions)
 	t := time.Now()
-	if err := buildStore(ctx, storePath, cfg.SizeDecisions, cfg.StartupDecisions); err != nil {
+	err = profile(cfg, "build-store", func() error {
+		return buildStore(ctx, storePath, cfg.SizeDecisions, cfg.StartupDecisions)
+	})
+	if err != nil {
 		return fmt.Errorf("start-up store: %w", err)
 	}
 	build := time.Since(t)
@@ -348,6 +352,24 @@ func (m *Main) Run(ctx context.Context) error {
 		fmt.Fprintf(m.Stdout, "\nJSON: %s\n", cfg.Out)
 	}
 	return nil
+}
+
+// profile runs fn under a CPU profile written to ProfileDir/name.pprof
+// when ProfileDir is set.
+func profile(cfg *Config, name string, fn func() error) error {
+	if cfg.ProfileDir == "" {
+		return fn()
+	}
+	f, err := os.Create(filepath.Join(cfg.ProfileDir, name+".pprof"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
+	return fn()
 }
 
 // tokenBudget is how many tokens a run at lanes may use: 1.5 times what the
