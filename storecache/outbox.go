@@ -133,7 +133,10 @@ func (s *Store) AckSettlements(ctx context.Context, acks []gateway.SettlementAck
 		return nil
 	}
 	now := s.now()
-	return s.update(func(tx *bolt.Tx) error {
+	// Through the committer, the acks share a transaction (and its fsyncs)
+	// with the decisions being committed, instead of taking the writer
+	// lock between them.
+	return s.commitTx(ctx, opAck, func(tx *bolt.Tx) error {
 		out := tx.Bucket(bucketOutbox)
 		ids := tx.Bucket(bucketOutboxIDs)
 		meta := tx.Bucket(bucketMeta)

@@ -75,8 +75,8 @@ type Options struct {
 }
 
 // Store is the gateway's bbolt store. Every method is safe for concurrent
-// use. CommitDecision and CommitReversal go through one committer goroutine
-// that groups them into shared transactions.
+// use. CommitDecision, CommitReversal and AckSettlements go through one
+// committer goroutine that groups them into shared transactions.
 type Store struct {
 	path     string
 	db       *bolt.DB
