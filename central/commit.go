@@ -11,8 +11,9 @@ import (
 // maxGroup bounds how many queued functions share one transaction.
 const maxGroup = 512
 
-// groupCommitter runs the ledger's authorizations in shared write
-// transactions, the way storecache's committer does for a gateway: it takes
+// groupCommitter runs the ledger's authorizations and settlement batches in
+// shared write transactions, the way storecache's committer does for a
+// gateway: it takes
 // the first queued function and whatever else is already queued, runs them
 // in one transaction and commits at once, so that the next transaction
 // holds whatever queued while this one was on its way to disk.
