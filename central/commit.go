@@ -13,10 +13,10 @@ const maxGroup = 512
 
 // groupCommitter runs the ledger's authorizations and settlement batches in
 // shared write transactions, the way storecache's committer does for a
-// gateway: it takes
-// the first queued function and whatever else is already queued, runs them
-// in one transaction and commits at once, so that the next transaction
-// holds whatever queued while this one was on its way to disk.
+// gateway: it takes the first queued function and whatever else is already
+// queued, runs them in one transaction and commits at once, so that the
+// next transaction holds whatever queued while this one was on its way to
+// disk.
 //
 // bbolt's own DB.Batch instead waits up to its MaxBatchDelay (10 ms) to fill
 // a batch, and every online payment waited that out; storegate-bench
