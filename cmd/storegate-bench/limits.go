@@ -58,6 +58,9 @@ type Rate struct {
 	// PerTx is the mean number of decisions one transaction held, where it
 	// applies.
 	PerTx float64 `json:"decisions_per_tx,omitempty"`
+	// CPUPerOp is this process's CPU time per operation, in µs, where
+	// measured.
+	CPUPerOp float64 `json:"cpu_us_per_op,omitempty"`
 }
 
 // LaneLimits are the limits at one number of concurrent lanes.
@@ -383,12 +386,14 @@ func measureNoop(ctx context.Context, hc healthpb.HealthClient, lanes int, d tim
 	if _, err := hc.Check(ctx, req); err != nil {
 		return Rate{}, err
 	}
+	cpu := cpuTime()
 	r := runLoad(ctx, lanes, d, 0, func(int, int) error {
 		_, err := hc.Check(ctx, req)
 		return err
 	})
+	cpu = cpuTime() - cpu
 	if r.FirstErr != nil {
 		return Rate{}, r.FirstErr
 	}
-	return Rate{PerS: r.Rate(), Latency: summarize(r.Latencies)}, nil
+	return Rate{PerS: r.Rate(), Latency: summarize(r.Latencies), CPUPerOp: ratio(float64(cpu.Microseconds()), float64(r.Ops))}, nil
 }

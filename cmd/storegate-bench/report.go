@@ -76,13 +76,20 @@ func checkTargets(cfg *Config, res *Results) []Target {
 		if scenario == scenarioOffline && run.Approved == 0 {
 			note = "offline path on this build declines central_unavailable"
 		}
+		noop := res.Limits.at(most).GRPCNoop
+		ceiling := ratio(float64(res.Machine.GOMAXPROCS)*1e6, run.CPUPerOp)
+		cpuNote := fmt.Sprintf("%.0f µs of CPU per sale (a no-op call: %.0f µs): %d CPUs allow at most %s, a ratio of %.2f",
+			run.CPUPerOp, noop.CPUPerOp, res.Machine.GOMAXPROCS, perS(ceiling), ratio(ceiling, noop.PerS))
+		if note != "" {
+			cpuNote = note + "; " + cpuNote
+		}
 		out = append(out,
 			Target{
 				Name:   fmt.Sprintf("%s, %d lanes: throughput / no-op gRPC", scenario, most),
-				Value:  fmt.Sprintf("%.2f (%s / %s)", run.NoopRatio, perS(run.PerS), perS(res.Limits.at(most).GRPCNoop.PerS)),
+				Value:  fmt.Sprintf("%.2f (%s / %s)", run.NoopRatio, perS(run.PerS), perS(noop.PerS)),
 				Want:   fmt.Sprintf("≥ %.2f", targetNoopRatio),
 				Status: verdict(run.NoopRatio >= targetNoopRatio),
-				Note:   note,
+				Note:   cpuNote,
 			},
 			Target{
 				Name:   fmt.Sprintf("%s, %d lanes: p99 latency", scenario, most),
@@ -167,9 +174,9 @@ func printReport(w io.Writer, res *Results) {
 	row("  bbolt durable commit, 1 decision per transaction", fmt.Sprintf("p50 %.3f ms", lim.BoltSerial.Latency.P50), perS(lim.BoltSerial.PerS))
 	row("  gRPC round trip, no-op unary (health Check), 1 lane", fmt.Sprintf("p50 %.3f ms", lim.RoundTrip.Latency.P50), perS(lim.RoundTrip.PerS))
 	fmt.Fprintln(tw)
-	row("  lanes", "Ed25519 verify", "bbolt durable, lanes decisions/tx", "gRPC no-op", "tightest")
+	row("  lanes", "Ed25519 verify", "bbolt durable, lanes decisions/tx", "gRPC no-op", "no-op CPU/call", "tightest")
 	for _, ll := range lim.ByLanes {
-		row("  "+strconv.Itoa(ll.Lanes), perS(ll.Ed25519), perS(ll.BoltBatched), perS(ll.GRPCNoop.PerS), ll.Tightest)
+		row("  "+strconv.Itoa(ll.Lanes), perS(ll.Ed25519), perS(ll.BoltBatched), perS(ll.GRPCNoop.PerS), fmt.Sprintf("%.0f µs", ll.GRPCNoop.CPUPerOp), ll.Tightest)
 	}
 
 	section("AUTHORIZE over gRPC on loopback, durable commits (closed loop: each lane waits for its answer)")
