@@ -61,7 +61,7 @@ func describeMachine(dir string) Machine {
 		GOMAXPROCS: gomaxprocs,
 		Go:         runtime.Version(),
 		Platform:   runtime.GOOS + "/" + runtime.GOARCH,
-		CPUModel:   procField("/proc/cpuinfo", "model name"),
+		CPUModel:   fmt.Sprintf("%s (family %s, model %s)", procField("/proc/cpuinfo", "model name"), procField("/proc/cpuinfo", "cpu family"), procField("/proc/cpuinfo", "model")),
 		Disk:       describeDisk(dir),
 		LoadStart:  loadAverage(),
 	}
