@@ -14,8 +14,9 @@ DEB_VERSION ?= $(shell echo '$(VERSION)' | sed -E '/^v?[0-9]+\.[0-9]/!s/^/0.0.0~
 DEB_ARCH    ?= $(shell $(GO) env GOARCH)
 
 CRASH_KILLS ?= 500
+BENCHFLAGS ?=
 
-.PHONY: all build test demo package crashtest proto proto-check lint fuzz clean
+.PHONY: all build test demo package crashtest bench proto proto-check lint fuzz clean
 
 all: build
 
@@ -46,6 +47,12 @@ package: build
 ## exactly once and the offline caps held (`make test` runs a 20-kill version)
 crashtest: build
 	$(BIN)/storegate-crash --bin $(BIN) --kills $(CRASH_KILLS)
+
+## bench: storegate against the machine's limits, in one run of a few
+## minutes: a table on stdout, the figures in bench-results/bench.json
+bench:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/storegated ./cmd/storegate-bench
+	$(BIN)/storegate-bench --storegated $(BIN)/storegated --out bench-results/bench.json $(BENCHFLAGS)
 
 ## proto: regenerate the committed gRPC code from proto/ with the pinned tools
 proto:

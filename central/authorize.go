@@ -165,9 +165,10 @@ func (l *Ledger) Authorize(req *gateway.CentralRequest, keys *gateway.Keyring, n
 	}
 
 	var res *gateway.CentralResult
-	// Batch groups the commits of concurrent authorizations. It may run the
-	// function more than once, so the function sets res afresh each time.
-	err := l.db.Batch(func(tx *bolt.Tx) error {
+	// The committer groups the commits of concurrent authorizations. It may
+	// run the function more than once, so the function sets res afresh each
+	// time.
+	err := l.commits.update(func(tx *bolt.Tx) error {
 		res = nil
 		acctID := accountID
 		if isCode {

@@ -316,3 +316,45 @@ func TestAuthorize_ConcurrentOneToken(t *testing.T) {
 		t.Errorf("balance: got %d, want %d", got, want)
 	}
 }
+
+// TestAuthorize_ConcurrentTokens decides many sales at once, which the
+// ledger commits in shared transactions: each is approved and debited once.
+func TestAuthorize_ConcurrentTokens(t *testing.T) {
+	f := newFixture(t)
+	f.MustAccount(t, "acct-1", 100_000)
+	const n = 40
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = f.Mint(t, "acct-1")
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		ids   = map[string]bool{}
+		start = make(chan struct{})
+	)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			resp, err := f.Client.Authorize(context.Background(), sale(tokens[i], txn(i), 1_000))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				t.Errorf("sale %d: %v", i, err)
+			case !resp.GetApproved():
+				t.Errorf("sale %d: declined %v (%s)", i, resp.GetReason(), resp.GetMessage())
+			default:
+				ids[resp.GetAuthorizationId()] = true
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(ids) != n {
+		t.Errorf("distinct authorization ids: got %d, want %d", len(ids), n)
+	}
+	if got, want := f.MustBalance(t, "acct-1"), int64(100_000-n*1_000); got != want {
+		t.Errorf("balance: got %d, want %d", got, want)
+	}
+}

@@ -82,6 +82,8 @@ type Ledger struct {
 	path     string
 	currency string
 	verifier gateway.TokenVerifier
+	// commits groups concurrent authorizations into shared transactions.
+	commits *groupCommitter
 }
 
 // OpenLedger opens or creates the ledger file at path and creates its
@@ -120,11 +122,13 @@ func OpenLedger(path string, opts LedgerOptions) (*Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	return &Ledger{db: db, path: path, currency: opts.Currency, verifier: opts.Verifier}, nil
+	return &Ledger{db: db, path: path, currency: opts.Currency, verifier: opts.Verifier, commits: newGroupCommitter(db)}, nil
 }
 
-// Close closes the ledger file. Transactions in flight finish first.
+// Close closes the ledger file. Transactions in flight and authorizations
+// already queued finish first.
 func (l *Ledger) Close() error {
+	l.commits.close()
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("close ledger: %w", err)
 	}

@@ -59,7 +59,9 @@ func (l *Ledger) SubmitSettlements(storeID string, batch []gateway.Settlement, n
 		return nil, gateway.Errorf(gateway.EINVALID, "settlements: %d in one batch, at most %d", len(batch), MaxSettlementBatch)
 	}
 	var acks []gateway.SettlementAck
-	err := l.db.Update(func(tx *bolt.Tx) error {
+	// The committer may run the function more than once; it starts the
+	// acks afresh each time.
+	err := l.commits.update(func(tx *bolt.Tx) error {
 		acks = acks[:0]
 		for _, s := range batch {
 			ack, err := l.book(tx, storeID, s, now)

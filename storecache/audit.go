@@ -40,7 +40,7 @@ func appendAudit(tx *bolt.Tx, e gateway.AuditEntry) error {
 	if err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketAudit).Put(u64(n+1), raw); err != nil {
+	if err := appendBucket(tx, bucketAudit).Put(u64(n+1), raw); err != nil {
 		return fmt.Errorf("append audit record %d: %w", n+1, err)
 	}
 	sum := sha256.Sum256(raw)

@@ -26,6 +26,7 @@ type opKind int
 const (
 	opDecision opKind = iota
 	opReversal
+	opAck
 )
 
 // outcome is what one request did inside a transaction that went on.
@@ -54,6 +55,21 @@ type commitReq struct {
 	done  chan struct{}
 	wrote bool
 	err   error
+}
+
+// commitTx runs fn through the committer, in a transaction it may share
+// with other queued commits. When fn fails, nothing it wrote is kept, it
+// returns fn's error, and the rest of its batch is committed without it.
+// Like every apply, fn may run more than once.
+func (s *Store) commitTx(ctx context.Context, kind opKind, fn func(tx *bolt.Tx) error) error {
+	r := &commitReq{kind: kind}
+	r.apply = func(tx *bolt.Tx) (outcome, error) {
+		if err := fn(tx); err != nil {
+			return outcome{}, err
+		}
+		return outcome{wrote: true}, nil
+	}
+	return s.commit(ctx, r)
 }
 
 // commit queues r for the committer and waits for its answer.

@@ -179,7 +179,7 @@ func (s *Store) CommitDecision(ctx context.Context, c *gateway.DecisionCommit) e
 }
 
 func applyDecision(tx *bolt.Tx, p *preparedDecision) (seq uint64, o outcome, err error) {
-	decisions := tx.Bucket(bucketDecisions)
+	decisions := appendBucket(tx, bucketDecisions)
 	spent := tx.Bucket(bucketSpent)
 	if decisions.Get(p.key) != nil {
 		return 0, outcome{reject: gateway.ErrDecisionExists}, nil
@@ -264,7 +264,7 @@ func (s *Store) CommitReversal(ctx context.Context, key gateway.IdempotencyKey, 
 	r := &commitReq{kind: opReversal}
 	r.apply = func(tx *bolt.Tx) (outcome, error) {
 		seq, stored, already = 0, gateway.Reversal{}, false
-		decisions := tx.Bucket(bucketDecisions)
+		decisions := appendBucket(tx, bucketDecisions)
 		v := decisions.Get(dkey)
 		if v == nil {
 			return outcome{reject: gateway.Errorf(gateway.ENOTFOUND, "no sale is stored for %s", key)}, nil

@@ -591,3 +591,35 @@ func TestStore_PruneSpent(t *testing.T) {
 		t.Error("PruneSpent removed a decision")
 	}
 }
+
+// TestCommitDecision_PagesFilled commits decisions as lanes do, each lane's
+// POS transaction ids growing, and checks that the buckets whose keys grow
+// fill their pages instead of leaving them half empty, which would double
+// the file.
+func TestCommitDecision_PagesFilled(t *testing.T) {
+	s := MustOpenStore(t)
+	ctx := context.Background()
+	const lanes, perLane = 8, 250
+	var wg sync.WaitGroup
+	for lane := range lanes {
+		wg.Go(func() {
+			for i := range perLane {
+				n := lane*perLane + i
+				if err := s.CommitDecision(ctx, newCommit(fmt.Sprintf("lane-%02d", lane), fmt.Sprintf("txn-%06d", i), tokenID(n), gateway.ModeOnline, 1200)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, bucket := range []string{"audit", "outbox", "decisions"} {
+		fill, err := s.LeafFill(bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fill < 0.7 {
+			t.Errorf("bucket %s: leaf pages %.0f%% full, want at least 70%%", bucket, fill*100)
+		}
+	}
+}

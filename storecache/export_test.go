@@ -25,3 +25,17 @@ func (s *Store) CommitDecisionBoltBatch(c *gateway.DecisionCommit) error {
 	}
 	return o.reject
 }
+
+// LeafFill returns how full the leaf pages of a bucket are: the bytes in use
+// over the bytes allocated.
+func (s *Store) LeafFill(bucket string) (float64, error) {
+	var fill float64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		st := tx.Bucket([]byte(bucket)).Stats()
+		if st.LeafAlloc > 0 {
+			fill = float64(st.LeafInuse) / float64(st.LeafAlloc)
+		}
+		return nil
+	})
+	return fill, err
+}

@@ -3,6 +3,8 @@ package storecache
 import (
 	"encoding/binary"
 
+	bolt "go.etcd.io/bbolt"
+
 	"storegate/gateway"
 )
 
@@ -61,6 +63,23 @@ var (
 	// spent token id that PruneSpent has forgotten; missing means none.
 	keySpentForgotten = []byte("spent_forgotten_through")
 )
+
+// appendFill is how full bbolt fills a page it splits in the buckets whose
+// keys mostly grow: the audit log and the outbox (sequence numbers) and the
+// decisions (each lane's POS transaction ids). bbolt's default splits a full
+// page in half, which leaves such a bucket half empty, since nothing is ever
+// inserted behind a page once it is split; filling the pages makes the file
+// about half the size (storegate-bench reports the size per 100,000
+// decisions).
+const appendFill = 0.9
+
+// appendBucket returns the named bucket of tx, set to fill its pages to
+// appendFill when they split.
+func appendBucket(tx *bolt.Tx, name []byte) *bolt.Bucket {
+	b := tx.Bucket(name)
+	b.FillPercent = appendFill
+	return b
+}
 
 // u64 returns v as 8 big-endian bytes.
 func u64(v uint64) []byte {

@@ -32,7 +32,7 @@ func checkSettlementNew(tx *bolt.Tx, stl *gateway.Settlement) error {
 // its amount off that capture's share, never below zero, so exposure is
 // always the sum of what queued offline captures still stand for.
 func enqueueSettlement(tx *bolt.Tx, stl *gateway.Settlement) (uint64, error) {
-	out := tx.Bucket(bucketOutbox)
+	out := appendBucket(tx, bucketOutbox)
 	ids := tx.Bucket(bucketOutboxIDs)
 	meta := tx.Bucket(bucketMeta)
 
@@ -138,7 +138,10 @@ func (s *Store) AckSettlements(ctx context.Context, acks []gateway.SettlementAck
 		return nil
 	}
 	now := s.now()
-	return s.update(func(tx *bolt.Tx) error {
+	// Through the committer, the acks share a transaction (and its fsyncs)
+	// with the decisions being committed, instead of taking the writer
+	// lock between them.
+	return s.commitTx(ctx, opAck, func(tx *bolt.Tx) error {
 		out := tx.Bucket(bucketOutbox)
 		ids := tx.Bucket(bucketOutboxIDs)
 		meta := tx.Bucket(bucketMeta)

@@ -61,6 +61,11 @@ type Options struct {
 	// MaxSize, when positive, caps the file's size in bytes: a commit that
 	// would grow the file beyond it fails as a whole and writes nothing.
 	MaxSize int
+	// NoSync skips the fsync of each commit; Close syncs the file once. It
+	// exists for tools that build a throwaway store quickly (storegate-bench
+	// builds its million-decision store so): a crash loses what such a
+	// store committed, so storegated never sets it.
+	NoSync bool
 	// BeforeCommit, when set, is called by the committer goroutine after it
 	// has taken the first request of a batch and before it collects the
 	// rest. It exists for tests, which hold the committer in it while the
@@ -70,12 +75,13 @@ type Options struct {
 }
 
 // Store is the gateway's bbolt store. Every method is safe for concurrent
-// use. CommitDecision and CommitReversal go through one committer goroutine
-// that groups them into shared transactions.
+// use. CommitDecision, CommitReversal and AckSettlements go through one
+// committer goroutine that groups them into shared transactions.
 type Store struct {
 	path     string
 	db       *bolt.DB
 	readOnly bool
+	noSync   bool
 	logger   *slog.Logger
 	now      func() time.Time
 
@@ -173,7 +179,7 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 		}
 	}
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, MaxSize: opts.MaxSize})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, MaxSize: opts.MaxSize, NoSync: opts.NoSync && !readOnly})
 	if err != nil {
 		return nil, openError(path, err, existed && fi.Size() > 0)
 	}
@@ -195,6 +201,7 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 		path:          path,
 		db:            db,
 		readOnly:      readOnly,
+		noSync:        opts.NoSync && !readOnly,
 		logger:        opts.Logger,
 		now:           opts.Now,
 		maxBatch:      opts.MaxBatch,
@@ -397,7 +404,12 @@ func (s *Store) Close() error {
 		}
 		s.mu.Unlock()
 		<-s.committerDone
-		if err := s.db.Close(); err != nil {
+		if s.noSync {
+			if err := s.db.Sync(); err != nil {
+				s.closeErr = fmt.Errorf("close store %s: sync: %w", s.path, err)
+			}
+		}
+		if err := s.db.Close(); err != nil && s.closeErr == nil {
 			s.closeErr = fmt.Errorf("close store %s: %w", s.path, err)
 		}
 	})

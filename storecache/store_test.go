@@ -93,6 +93,30 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
+// TestOpen_NoSync builds a store as tools do, without a sync per commit,
+// and finds everything after Close, which syncs once.
+func TestOpen_NoSync(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s, err := storecache.Open(path, storecache.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		mustCommit(t, s, newCommit("lane-1", fmt.Sprintf("txn-%d", i), tokenID(i), gateway.ModeOnline, 100))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = MustOpenStoreAt(t, path, storecache.Options{})
+	if n, _, err := s.AuditHead(ctx); err != nil || n != 20 {
+		t.Fatalf("audit records after reopen: got %d, %v, want 20", n, err)
+	}
+	if st := outboxStats(t, s); st.Depth != 20 {
+		t.Errorf("outbox depth after reopen: got %d, want 20", st.Depth)
+	}
+}
+
 func TestOpen_Locked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
 	MustOpenStoreAt(t, path, storecache.Options{})
