@@ -125,10 +125,11 @@ type AuthorizeRun struct {
 	Reasons map[string]int `json:"decline_reasons,omitempty"`
 	// PerTx is the mean number of decisions per store transaction.
 	PerTx float64 `json:"decisions_per_tx"`
-	// CPUs is the CPU time this process used during the run over its
-	// length: below GOMAXPROCS while the run waits on the disk, or while
-	// other work on the machine takes the CPUs. CPUPerOp is that CPU time
-	// per sale, in µs: POS client, gateway and, online, central together.
+	// CPUs is the CPU time the run used (this process's, and the gateway
+	// process's when it runs apart) over its length: below GOMAXPROCS
+	// while the run waits on the disk, or while other work on the machine
+	// takes the CPUs. CPUPerOp is that CPU time per sale, in µs: POS
+	// client, gateway and, online, central together.
 	CPUs     float64 `json:"cpus_used"`
 	CPUPerOp float64 `json:"cpu_us_per_op"`
 	// TokensOut is true when the run ended because its minted tokens ran

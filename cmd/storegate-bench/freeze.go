@@ -64,7 +64,7 @@ func measureFreeze(ctx context.Context, h *hq, gateways, publications int) (*Fre
 		last      atomic.Int64 // latest receipt of the current round
 		streams   sync.WaitGroup
 		conns     = make([]*grpc.ClientConn, gateways)
-		recvErr   atomic.Value
+		recvErr   atomic.Pointer[error]
 	)
 	defer func() {
 		cancel()
@@ -95,7 +95,7 @@ func measureFreeze(ctx context.Context, h *hq, gateways, publications int) (*Fre
 				now := time.Now()
 				if err != nil {
 					if ctx.Err() == nil {
-						recvErr.CompareAndSwap(nil, err)
+						recvErr.CompareAndSwap(nil, &err)
 					}
 					return
 				}
@@ -177,8 +177,8 @@ func measureFreeze(ctx context.Context, h *hq, gateways, publications int) (*Fre
 		case <-time.After(30 * time.Second):
 			return nil, errors.New("a publication did not reach every gateway within 30s")
 		}
-		if err, _ := recvErr.Load().(error); err != nil {
-			return nil, fmt.Errorf("policy stream: %w", err)
+		if err := recvErr.Load(); err != nil {
+			return nil, fmt.Errorf("policy stream: %w", *err)
 		}
 		all = append(all, time.Duration(last.Load()))
 		version++

@@ -230,8 +230,11 @@ type Results struct {
 	StoreSize *StoreSize      `json:"store_size"`
 	Startup   *Startup        `json:"startup"`
 	Process   *ProcessRun     `json:"storegated_process,omitempty"`
-	Targets   []Target        `json:"targets"`
-	Seconds   float64         `json:"seconds"`
+	// OfflineCaps says whether the offline scenario's gateway had offline
+	// caps (enableOfflineCaps); without them it declines every sale.
+	OfflineCaps bool     `json:"offline_caps"`
+	Targets     []Target `json:"targets"`
+	Seconds     float64  `json:"seconds"`
 }
 
 // Run measures everything, prints the table and writes the JSON file.
@@ -283,6 +286,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	res.Commit = compareCommits(res.Limits)
 
+	res.OfflineCaps = w.offline.offline
 	targets := w.targets()
 	for _, scenario := range []string{scenarioOnline, scenarioOffline} {
 		for _, lanes := range cfg.Lanes {
