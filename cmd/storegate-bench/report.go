@@ -221,7 +221,7 @@ func printReport(w io.Writer, res *Results) {
 	}
 	if f := res.Freeze; f != nil {
 		row(fmt.Sprintf("  publication fan-out to %s gateways", thousands(f.Gateways)), fmt.Sprintf("p50 %s, p99 %s", fmtMS(f.Latency.P50), fmtMS(f.Latency.P99)),
-			fmt.Sprintf("%s (%d B) standing in for a freeze list, %d publications; last gateway p50 %s, max %s", f.Kind, f.Bytes, f.Publications, fmtMS(f.AllReceivedP50), fmtMS(f.AllReceivedMax)))
+			fmt.Sprintf("signed freeze-list deltas (%s, %d B), %d publications; last gateway p50 %s, max %s", f.Kind, f.Bytes, f.Publications, fmtMS(f.AllReceivedP50), fmtMS(f.AllReceivedMax)))
 	}
 	if s := res.StoreSize; s != nil {
 		row("  store size", fmt.Sprintf("%.1f MiB per 100,000 decisions", s.MiBPer100k), fmt.Sprintf("%.0f bytes per approval (idempotency record, spent token, settlement, audit record)", s.BytesPerDecision))
