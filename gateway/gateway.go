@@ -282,6 +282,24 @@ func (d *decision) decline(r Reason, rule, msg string) {
 // malformed, the payment is declined: central answered, and an offline
 // approval must never override an answer.
 func (g *Gateway) decideOnline(ctx context.Context, d *decision, cred string, tok *Token) {
+	if why, answered := g.askAndApply(ctx, d, cred); !answered {
+		g.decideOffline(d, tok, why)
+	}
+}
+
+// decideCode decides a numeric payment code: online only, never offline.
+func (g *Gateway) decideCode(ctx context.Context, d *decision, code string) {
+	if why, answered := g.askAndApply(ctx, d, code); !answered {
+		d.Mode = ModeOffline
+		d.decline(ReasonOnlineOnlyCode, "code.online_only", "a numeric payment code needs the central service: "+why)
+	}
+}
+
+// askAndApply asks central and applies its answer to d. A request central
+// refuses as malformed is declined: central answered, and nothing decided
+// offline may override an answer. When central gave no answer, it returns
+// false and why, in words for the decision's message.
+func (g *Gateway) askAndApply(ctx context.Context, d *decision, cred string) (string, bool) {
 	res, err := g.askCentral(ctx, d, cred)
 	switch {
 	case err == nil:
@@ -290,29 +308,11 @@ func (g *Gateway) decideOnline(ctx context.Context, d *decision, cred string, to
 		d.Mode = ModeOnline
 		d.decline(ReasonCentralDeclined, "central.refused", ErrorMessage(err))
 	default:
-		g.decideOffline(d, tok, g.whyNoCentral(err))
+		return g.whyNoCentral(err), false
 	}
+	return "", true
 }
 
-// decideCode decides a numeric payment code: online only, never offline.
-func (g *Gateway) decideCode(ctx context.Context, d *decision, code string) {
-	res, err := g.askCentral(ctx, d, code)
-	switch {
-	case err == nil:
-		g.applyCentral(d, res)
-	case ErrorCode(err) == EINVALID:
-		d.Mode = ModeOnline
-		d.decline(ReasonCentralDeclined, "central.refused", ErrorMessage(err))
-	default:
-		d.Mode = ModeOffline
-		d.decline(ReasonOnlineOnlyCode, "code.online_only", "a numeric payment code needs the central service: "+g.whyNoCentral(err))
-	}
-}
-
-// askCentral asks central to decide, under the deadline and through the
-// breaker. Its errors are errBreakerOpen (nothing was sent),
-// errCentralDeadline, an EINVALID *Error when central refused the request,
-// or central's own failure.
 func (g *Gateway) askCentral(ctx context.Context, d *decision, cred string) (*CentralResult, error) {
 	done, ok := g.Breaker.Allow()
 	if !ok {
