@@ -220,48 +220,32 @@ func (s *Store) CounterSums(ctx context.Context, now time.Time, windows []gatewa
 // (unix seconds) and returns how many it deleted, in transactions of at
 // most 10,000 deletions.
 func (s *Store) PruneCounters(ctx context.Context, cutoff int64) (int, error) {
-	total := 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		var n int
+	return s.pruneInChunks(ctx, func(tx *bolt.Tx) (int, bool, error) {
+		b := tx.Bucket(bucketCounters)
+		var old [][]byte
 		more := false
-		err := s.update(func(tx *bolt.Tx) error {
-			n, more = 0, false
-			b := tx.Bucket(bucketCounters)
-			var old [][]byte
-			c := b.Cursor()
-			for k, _ := c.First(); k != nil; k, _ = c.Next() {
-				_, bucket, ok := splitCounterKey(k)
-				if !ok {
-					return fmt.Errorf("prune counters: malformed key %x", k)
-				}
-				if bucket >= cutoff {
-					continue
-				}
-				if len(old) == pruneChunk {
-					more = true
-					break
-				}
-				old = append(old, bytes.Clone(k))
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			_, bucket, ok := splitCounterKey(k)
+			if !ok {
+				return 0, false, fmt.Errorf("prune counters: malformed key %x", k)
 			}
-			for _, k := range old {
-				if err := b.Delete(k); err != nil {
-					return fmt.Errorf("prune counters: %w", err)
-				}
+			if bucket >= cutoff {
+				continue
 			}
-			n = len(old)
-			return nil
-		})
-		if err != nil {
-			return total, err
+			if len(old) == pruneChunk {
+				more = true
+				break
+			}
+			old = append(old, bytes.Clone(k))
 		}
-		total += n
-		if !more {
-			return total, nil
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return 0, false, fmt.Errorf("prune counters: %w", err)
+			}
 		}
-	}
+		return len(old), more, nil
+	})
 }
 
 // checkCounters checks the counters' keys and values and that every

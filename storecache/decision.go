@@ -18,6 +18,33 @@ import (
 // a long backlog never makes one huge transaction.
 const pruneChunk = 10_000
 
+// pruneInChunks runs chunk in one write transaction after another until it
+// reports nothing more to do, so that a long prune never holds the writer for
+// long. chunk returns how many entries it removed and whether more remain; it
+// removes at most pruneChunk. The total is returned with any error.
+func (s *Store) pruneInChunks(ctx context.Context, chunk func(tx *bolt.Tx) (int, bool, error)) (int, error) {
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		var n int
+		more := false
+		err := s.update(func(tx *bolt.Tx) error {
+			var err error
+			n, more, err = chunk(tx)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if !more {
+			return total, nil
+		}
+	}
+}
+
 // LookupDecision returns the decision stored under key, or nil and no error
 // when there is none. A key with an empty part or a NUL is EINVALID.
 func (s *Store) LookupDecision(ctx context.Context, key gateway.IdempotencyKey) (*gateway.StoredDecision, error) {
@@ -321,60 +348,45 @@ func (s *Store) CommitReversal(ctx context.Context, key gateway.IdempotencyKey, 
 // so that a forgotten id cannot pay again whatever the clock says.
 func (s *Store) PruneSpent(ctx context.Context, cutoff time.Time) (int, error) {
 	cut := cutoff.Unix()
-	total := 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		n, more := 0, false
-		err := s.update(func(tx *bolt.Tx) error {
-			n, more = 0, false
-			index := tx.Bucket(bucketSpentByExp)
-			spent := tx.Bucket(bucketSpent)
-			var keys [][]byte
-			c := index.Cursor()
-			for k, _ := c.First(); k != nil; k, _ = c.Next() {
-				if len(k) != 8+gateway.TokenIDSize {
-					return fmt.Errorf("prune spent: malformed index key %x", k)
-				}
-				if int64(binary.BigEndian.Uint64(k)) >= cut {
-					break
-				}
-				if len(keys) == pruneChunk {
-					more = true
-					break
-				}
-				keys = append(keys, bytes.Clone(k))
+	return s.pruneInChunks(ctx, func(tx *bolt.Tx) (int, bool, error) {
+		index := tx.Bucket(bucketSpentByExp)
+		spent := tx.Bucket(bucketSpent)
+		var keys [][]byte
+		more := false
+		c := index.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) != 8+gateway.TokenIDSize {
+				return 0, false, fmt.Errorf("prune spent: malformed index key %x", k)
 			}
-			if len(keys) > 0 {
-				last := binary.BigEndian.Uint64(keys[len(keys)-1])
-				if last > getU64(tx.Bucket(bucketMeta), keySpentForgotten) {
-					if err := tx.Bucket(bucketMeta).Put(keySpentForgotten, u64(last)); err != nil {
-						return fmt.Errorf("prune spent: %w", err)
-					}
+			if int64(binary.BigEndian.Uint64(k)) >= cut {
+				break
+			}
+			if len(keys) == pruneChunk {
+				more = true
+				break
+			}
+			keys = append(keys, bytes.Clone(k))
+		}
+		if len(keys) > 0 {
+			last := binary.BigEndian.Uint64(keys[len(keys)-1])
+			if last > getU64(tx.Bucket(bucketMeta), keySpentForgotten) {
+				if err := tx.Bucket(bucketMeta).Put(keySpentForgotten, u64(last)); err != nil {
+					return 0, false, fmt.Errorf("prune spent: %w", err)
 				}
 			}
-			for _, k := range keys {
-				id := k[8:]
-				// Only the entry this index key describes.
-				if v := spent.Get(id); bytes.Equal(v, k[:8]) {
-					if err := spent.Delete(id); err != nil {
-						return fmt.Errorf("prune spent: %w", err)
-					}
-				}
-				if err := index.Delete(k); err != nil {
-					return fmt.Errorf("prune spent: %w", err)
+		}
+		for _, k := range keys {
+			id := k[8:]
+			// Only the entry this index key describes.
+			if v := spent.Get(id); bytes.Equal(v, k[:8]) {
+				if err := spent.Delete(id); err != nil {
+					return 0, false, fmt.Errorf("prune spent: %w", err)
 				}
 			}
-			n = len(keys)
-			return nil
-		})
-		if err != nil {
-			return total, err
+			if err := index.Delete(k); err != nil {
+				return 0, false, fmt.Errorf("prune spent: %w", err)
+			}
 		}
-		total += n
-		if !more {
-			return total, nil
-		}
-	}
+		return len(keys), more, nil
+	})
 }
