@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -62,4 +64,19 @@ func dial(t *target) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("dial %s: %w", t.addr, err)
 	}
 	return conn, nil
+}
+
+// callTimeout bounds a command's calls to a gateway when it takes no
+// --timeout of its own.
+const callTimeout = 10 * time.Second
+
+// connect dials addr and bounds the calls made under the returned context by
+// timeout; done cancels that context and closes the connection.
+func connect(ctx context.Context, addr *target, timeout time.Duration) (*grpc.ClientConn, context.Context, func(), error) {
+	conn, err := dial(addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return conn, ctx, func() { cancel(); conn.Close() }, nil
 }

@@ -45,13 +45,11 @@ func runKeysetApply(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := dial(addr)
+	conn, ctx, done, err := connect(ctx, addr, callTimeout)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+	defer done()
 	res, err := storegatev1.NewAdminServiceClient(conn).ApplyKeyset(ctx, &storegatev1.ApplyKeysetRequest{Document: &storegatev1.SignedDocument{CoseSign1: raw}})
 	if err != nil {
 		return rpcError(err)

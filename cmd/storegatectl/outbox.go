@@ -49,13 +49,11 @@ func runOutbox(ctx context.Context, e *env, args []string) error {
 }
 
 func outboxFromGateway(ctx context.Context, addr *target, limit int) (*storegatev1.ListOutboxResponse, error) {
-	conn, err := dial(addr)
+	conn, ctx, done, err := connect(ctx, addr, callTimeout)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+	defer done()
 	res, err := storegatev1.NewAdminServiceClient(conn).ListOutbox(ctx, &storegatev1.ListOutboxRequest{Limit: int32(limit)})
 	if err != nil {
 		return nil, rpcError(err)

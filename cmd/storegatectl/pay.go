@@ -84,13 +84,11 @@ func runAuthorize(ctx context.Context, e *env, args []string) error {
 	default:
 		return usagef("one of --token, --token-file or --scan-id is required")
 	}
-	conn, err := dial(addr)
+	conn, ctx, done, err := connect(ctx, addr, *timeout)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
+	defer done()
 	res, err := storegatev1.NewPaymentServiceClient(conn).Authorize(ctx, req)
 	if err != nil {
 		return rpcError(err)
@@ -143,13 +141,11 @@ func runReverse(ctx context.Context, e *env, args []string) error {
 	if *txn == "" {
 		return usagef("--txn is required")
 	}
-	conn, err := dial(addr)
+	conn, ctx, done, err := connect(ctx, addr, callTimeout)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+	defer done()
 	res, err := storegatev1.NewPaymentServiceClient(conn).Reverse(ctx, &storegatev1.ReverseRequest{Lane: *lane, PosTransactionId: *txn, Reason: *reason})
 	if err != nil {
 		return rpcError(err)
@@ -172,13 +168,11 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	conn, err := dial(addr)
+	conn, ctx, done, err := connect(ctx, addr, callTimeout)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+	defer done()
 	st, err := storegatev1.NewPaymentServiceClient(conn).GetStatus(ctx, &storegatev1.GetStatusRequest{})
 	if err != nil {
 		return rpcError(err)

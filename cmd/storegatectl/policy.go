@@ -102,13 +102,11 @@ func runPolicyShow(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
-	conn, err := dial(addr)
+	conn, ctx, done, err := connect(ctx, addr, callTimeout)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+	defer done()
 	res, err := storegatev1.NewAdminServiceClient(conn).GetPolicy(ctx, &storegatev1.GetPolicyRequest{})
 	if err != nil {
 		return rpcError(err)

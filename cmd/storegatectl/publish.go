@@ -175,13 +175,11 @@ func runDocumentApply(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, err := dial(addr)
+	conn, ctx, done, err := connect(ctx, addr, callTimeout)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+	defer done()
 	admin := storegatev1.NewAdminServiceClient(conn)
 	doc := &storegatev1.SignedDocument{CoseSign1: raw}
 	var applied *storegatev1.AppliedDocument
