@@ -188,7 +188,9 @@ func (h *harness) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hqArgs := []string{"--listen", hqAddr, "--data", filepath.Join(h.dir, "hq"), "--keys", keysDir,
+	// HQ's admin port is unused here; port 0 keeps it off the fixed default,
+	// which another HQ on this machine (a test running beside this one) may hold.
+	hqArgs := []string{"--listen", hqAddr, "--admin-listen", "127.0.0.1:0", "--data", filepath.Join(h.dir, "hq"), "--keys", keysDir,
 		"--hold-expiry", h.cfg.HoldExpiry.String()}
 	for i := range h.cfg.Accounts {
 		// Funded far beyond what the run can spend: a refusal would be a

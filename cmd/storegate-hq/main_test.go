@@ -48,7 +48,7 @@ func TestHQ_Run(t *testing.T) {
 	}
 	m := NewMain()
 	m.Stderr = &bytes.Buffer{}
-	if err := m.ParseFlags([]string{"--addr-file", filepath.Join(dir, "addr"), "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "hq"), "--keys", filepath.Join(dir, "keys"), "--account", "acct-1=1000"}); err != nil {
+	if err := m.ParseFlags([]string{"--addr-file", filepath.Join(dir, "addr"), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data", filepath.Join(dir, "hq"), "--keys", filepath.Join(dir, "keys"), "--account", "acct-1=1000"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Run(context.Background()); err != nil {
