@@ -49,7 +49,7 @@ func startStoregated(ctx context.Context, bin, dataDir string, h *hq) (*proc, ti
 	}
 	p := &proc{log: logf, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin,
-		"--listen", "127.0.0.1:0", "--data", dataDir, "--store-id", benchStoreID,
+		"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data", dataDir, "--store-id", benchStoreID,
 		"--central", h.addr, "--root-key", filepath.Join(h.keysDir, "root.pub"),
 		"--keyset", filepath.Join(h.keysDir, "keyset.cose"), "--addr-file", addrFile)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf

@@ -215,6 +215,10 @@ offline:
   max_amount_per_transaction: %d
   max_amount_per_account: %d
   max_store_exposure: %d
+metrics:
+  # Off: the default loopback port may be held by another gateway on this
+  # machine (a test running beside this one).
+  listen: ""
 forward:
   batch: 50
   batch_wait: 20ms
