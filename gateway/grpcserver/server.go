@@ -2,11 +2,19 @@ package grpcserver
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -15,7 +23,23 @@ import (
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
-// Server serves PaymentService and AdminService over a Gateway.
+// DefaultStreamGrace is how long open streams (health watchers above all)
+// keep running at shutdown before they are ended, so that a watcher hears
+// NOT_SERVING before its stream closes.
+const DefaultStreamGrace = 500 * time.Millisecond
+
+// ServedServices are the services whose health the server sets besides the
+// whole server's ("").
+var ServedServices = []string{
+	storegatev1.PaymentService_ServiceDesc.ServiceName,
+	storegatev1.AdminService_ServiceDesc.ServiceName,
+}
+
+// Server serves PaymentService and AdminService over a Gateway. Set the
+// exported fields, then Open serves them on a listener together with
+// grpc.health.v1 (kept truthful by a HealthChecker over Probe) and
+// reflection, and Close drains and stops it. Register alone puts the two
+// services on a grpc.Server of the caller's.
 type Server struct {
 	storegatev1.UnimplementedPaymentServiceServer
 	storegatev1.UnimplementedAdminServiceServer
@@ -29,12 +53,149 @@ type Server struct {
 	Version   string
 	StartedAt time.Time
 	Now       func() time.Time
+
+	// Options are the gRPC settings Open serves with. Their Drain is
+	// ignored: Open drains the streams itself at Close.
+	Options Options
+	// Probe writes to the store and returns once the write is durable
+	// (storecache.Store.Probe); Open requires it. Health is SERVING while
+	// it succeeds.
+	Probe func(ctx context.Context) error
+	// HealthInterval is the time between probes; zero means
+	// DefaultHealthInterval.
+	HealthInterval time.Duration
+	// OnHealthChange, when set, is called with the new health whenever it
+	// changes.
+	OnHealthChange func(serving bool)
+	// StreamGrace is how long Close lets open streams run before it ends
+	// them; zero means DefaultStreamGrace.
+	StreamGrace time.Duration
+	// Logger receives the health checker's verdicts and the shutdown; nil
+	// discards them. Options.Logger, when nil, is this one too.
+	Logger *slog.Logger
+
+	grpc    *grpc.Server
+	health  *health.Server
+	checker *HealthChecker
+	drain   chan struct{}
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Register registers both services on s.
 func (srv *Server) Register(s grpc.ServiceRegistrar) {
 	storegatev1.RegisterPaymentServiceServer(s, srv)
 	storegatev1.RegisterAdminServiceServer(s, srv)
+}
+
+// Open probes the store once, so that the first verdict is in before the
+// first POS can ask, then serves PaymentService, AdminService,
+// grpc.health.v1 and reflection on ln in the background and probes the store
+// every HealthInterval. It returns an error, and serves nothing, when Probe
+// is unset or the server was opened before. Close stops it and closes ln.
+func (srv *Server) Open(ln net.Listener) error {
+	if srv.Probe == nil {
+		return errors.New("grpc server: a Probe is required, so that health tells the truth")
+	}
+	if srv.grpc != nil {
+		return errors.New("grpc server: already opened")
+	}
+	logger := srv.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	srv.health = health.NewServer()
+	srv.checker = &HealthChecker{
+		Health:   srv.health,
+		Services: ServedServices,
+		Probe:    srv.Probe,
+		Interval: srv.HealthInterval,
+		Logger:   logger.With("part", "health"),
+		OnChange: srv.OnHealthChange,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv.cancel = cancel
+	srv.checker.Check(ctx)
+
+	srv.drain = make(chan struct{})
+	opts := srv.Options
+	opts.Drain = srv.drain
+	if opts.Logger == nil {
+		opts.Logger = logger
+	}
+	srv.grpc = grpc.NewServer(opts.ServerOptions()...)
+	srv.Register(srv.grpc)
+	healthpb.RegisterHealthServer(srv.grpc, srv.health)
+	reflection.Register(srv.grpc)
+
+	srv.wg.Add(2)
+	go func() {
+		defer srv.wg.Done()
+		if err := srv.grpc.Serve(ln); err != nil {
+			logger.Error("grpc server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer srv.wg.Done()
+		srv.checker.Run(ctx)
+	}()
+	return nil
+}
+
+// Healthy reports whether the store was recently written by the health
+// checker (HealthChecker.Healthy); false before Open.
+func (srv *Server) Healthy() bool {
+	return srv.checker != nil && srv.checker.Healthy()
+}
+
+// Close stops serving in the order a POS can live with: health goes
+// NOT_SERVING so that a POS or load balancer that watches it stops sending,
+// new calls are refused, unary calls in flight (a decision commits before it
+// answers) finish until ctx ends, and open streams end after StreamGrace.
+// When ctx ends first, the remaining calls' connections are closed and Close
+// returns an error saying so; the server is stopped either way. Close before
+// Open does nothing, and a second Close returns the first one's error.
+func (srv *Server) Close(ctx context.Context) error {
+	if srv.grpc == nil {
+		return nil
+	}
+	srv.closeOnce.Do(func() { srv.closeErr = srv.shutdown(ctx) })
+	return srv.closeErr
+}
+
+func (srv *Server) shutdown(ctx context.Context) error {
+	srv.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() { srv.grpc.GracefulStop(); close(stopped) }()
+	grace := srv.StreamGrace
+	if grace <= 0 {
+		grace = DefaultStreamGrace
+	}
+	// New calls are refused from here on; unary calls in flight finish.
+	// Streams would hold GracefulStop forever: they end after a moment's
+	// grace.
+	t := time.NewTimer(grace)
+	select {
+	case <-stopped:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	t.Stop()
+	close(srv.drain)
+	var err error
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		srv.grpc.Stop()
+		<-stopped
+		err = fmt.Errorf("grpc server: in-flight calls did not finish in time; their connections were closed: %w", ctx.Err())
+	}
+	srv.cancel()
+	srv.wg.Wait()
+	return err
 }
 
 // Authorize decides a basket.

@@ -2,9 +2,11 @@ package grpcserver_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	"storegate/central"
@@ -220,4 +224,217 @@ func TestReasonTable(t *testing.T) {
 			}
 		}
 	}
+}
+
+// heldCentral is a central service whose Authorize waits for release (or
+// for its context), so that a test can hold a decision in flight.
+type heldCentral struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (c *heldCentral) Authorize(ctx context.Context, req *gateway.CentralRequest) (*gateway.CentralResult, error) {
+	c.entered <- struct{}{}
+	select {
+	case <-c.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return &gateway.CentralResult{Approved: true, AuthorizationID: "auth-held", Account: "acct-0001"}, nil
+}
+
+func (c *heldCentral) SubmitSettlements(context.Context, string, []gateway.Settlement) ([]gateway.SettlementAck, error) {
+	return nil, errors.New("not in this test")
+}
+
+// opened is a Server opened on a loopback port 0 over a gateway whose
+// central holds every decision until released.
+type opened struct {
+	srv     *grpcserver.Server
+	central *heldCentral
+	conn    *grpc.ClientConn
+	keys    *central.HQKeys
+}
+
+func openServer(t *testing.T) *opened {
+	t.Helper()
+	dir := t.TempDir()
+	keys, err := central.InitHQKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := storecache.Open(filepath.Join(dir, "storegate.db"), storecache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Check(); err != nil {
+			t.Errorf("bbolt check: %v", err)
+		}
+		st.Close()
+	})
+	hq := &heldCentral{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: hq, RootKey: keys.RootPublic, CentralTimeout: time.Minute}
+	if err := gw.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := gw.ApplyKeyset(context.Background(), keys.Keyset); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now(), Probe: st.Probe, HealthInterval: time.Hour}
+	if err := srv.Open(ln); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &opened{srv: srv, central: hq, conn: conn, keys: keys}
+}
+
+func (o *opened) mint(t *testing.T) string {
+	t.Helper()
+	return (&stack{keys: o.keys}).mint(t)
+}
+
+// authorizeInFlight starts an Authorize and returns once it waits on
+// central; the answer arrives on the channel.
+func (o *opened) authorizeInFlight(t *testing.T, txn string) <-chan error {
+	t.Helper()
+	tok := o.mint(t)
+	answer := make(chan error, 1)
+	go func() {
+		res, err := storegatev1.NewPaymentServiceClient(o.conn).Authorize(context.Background(), request("1", txn, tok))
+		if err == nil && res.GetDecision().GetOutcome() != storegatev1.Outcome_OUTCOME_APPROVED {
+			err = fmt.Errorf("decision %v, want approved", res.GetDecision())
+		}
+		answer <- err
+	}()
+	select {
+	case <-o.central.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the decision never reached central")
+	}
+	return answer
+}
+
+func TestServer_Open(t *testing.T) {
+	o := openServer(t)
+	ctx := context.Background()
+	health := healthpb.NewHealthClient(o.conn)
+	for _, svc := range append([]string{""}, grpcserver.ServedServices...) {
+		if got := healthOf(t, health, svc); got != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("health %q = %v, want SERVING", svc, got)
+		}
+	}
+	if !o.srv.Healthy() {
+		t.Error("Healthy = false after Open, want true: the first probe wrote the store")
+	}
+	if st, err := storegatev1.NewPaymentServiceClient(o.conn).GetStatus(ctx, &storegatev1.GetStatusRequest{}); err != nil || st.GetStoreId() != "store-0001" {
+		t.Fatalf("GetStatus = %v, %v; want store-0001", st, err)
+	}
+	stream, err := reflectionpb.NewServerReflectionClient(o.conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.CloseSend()
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range res.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	for _, want := range append([]string{"grpc.health.v1.Health"}, grpcserver.ServedServices...) {
+		if !slices.Contains(names, want) {
+			t.Errorf("reflection lists %v, want %s among them", names, want)
+		}
+	}
+	t.Run("ErrOpenTwice", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		if err := o.srv.Open(ln); err == nil {
+			t.Fatal("second Open: nil error, want one")
+		}
+	})
+	t.Run("ErrNoProbe", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		if err := (&grpcserver.Server{}).Open(ln); err == nil {
+			t.Fatal("Open without a Probe: nil error, want one")
+		}
+	})
+}
+
+// Close says NOT_SERVING at once, refuses new calls, lets the decision in
+// flight finish and ends a health watch.
+func TestServer_CloseDrainsInFlight(t *testing.T) {
+	o := openServer(t)
+	watch, err := healthpb.NewHealthClient(o.conn).Watch(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := watch.Recv(); err != nil || res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health before Close: %v, %v; want SERVING", res, err)
+	}
+	answer := o.authorizeInFlight(t, "pos-1")
+
+	closed := make(chan error, 1)
+	go func() { closed <- o.srv.Close(context.Background()) }()
+	if res, err := watch.Recv(); err != nil || res.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("health after Close began: %v, %v; want NOT_SERVING", res, err)
+	}
+	if _, err := watch.Recv(); status.Code(err) == codes.OK {
+		t.Fatalf("health watch after the grace: %v, want the stream ended", err)
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned %v with a decision in flight", err)
+	case err := <-answer:
+		t.Fatalf("the decision was answered (%v) before central answered", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(o.central.release)
+	if err := <-answer; err != nil {
+		t.Fatalf("in-flight decision: %v; want it finished and approved", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close = %v, want nil: every call finished", err)
+	}
+	_, err = storegatev1.NewPaymentServiceClient(o.conn).GetStatus(context.Background(), &storegatev1.GetStatusRequest{})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("a call after Close: %v, want Unavailable", err)
+	}
+}
+
+// A decision that outlives Close's context has its connection closed, and
+// Close says so.
+func TestServer_CloseDeadline(t *testing.T) {
+	o := openServer(t)
+	answer := o.authorizeInFlight(t, "pos-2")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := o.srv.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close = %v, want the deadline exceeded", err)
+	}
+	if err := <-answer; status.Code(err) != codes.Unavailable {
+		t.Fatalf("the decision cut off by Close: %v, want Unavailable", err)
+	}
+	close(o.central.release)
 }
