@@ -1,6 +1,3 @@
-// Package centralclient is the gateway's client of the central service: it
-// implements gateway.Central and gateway.PolicySource over the storegate.v1
-// CentralService gRPC contract. It must never log a full token.
 package centralclient
 
 import (
@@ -20,6 +17,8 @@ import (
 // Client implements gateway.Central over gRPC.
 type Client struct {
 	rpc storegatev1.CentralServiceClient
+	// conn is the connection Dial made, which Close closes.
+	conn *grpc.ClientConn
 }
 
 var _ gateway.Central = (*Client)(nil)
