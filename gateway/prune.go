@@ -1,0 +1,81 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Pruner defaults.
+const (
+	// DefaultPruneInterval is how often a Pruner prunes.
+	DefaultPruneInterval = time.Minute
+	// DefaultSpentMargin is how long past its expiry and the clock skew
+	// allowance a spent token id is kept: the hour of margin keeps ids well
+	// past any clock step.
+	DefaultSpentMargin = time.Hour
+)
+
+// Pruner keeps the store small: every Interval it forgets spent token ids
+// long past their expiry (Gateway.PruneSpent) and limit counter buckets older
+// than every window in force (Gateway.PruneCounters). Neither changes a
+// decision: an expired token is refused as expired, and no window counts an
+// old bucket. Set the exported fields, then call Run.
+type Pruner struct {
+	Gateway *Gateway
+	// Interval is the time between prunes; zero means
+	// DefaultPruneInterval.
+	Interval time.Duration
+	// SpentMargin is passed to Gateway.PruneSpent; zero means
+	// DefaultSpentMargin.
+	SpentMargin time.Duration
+	// Logger receives failures and what was pruned; nil discards.
+	Logger *slog.Logger
+}
+
+// Run prunes every Interval until ctx ends. A failed prune is logged and
+// tried again at the next tick.
+func (p *Pruner) Run(ctx context.Context) {
+	interval := p.Interval
+	if interval <= 0 {
+		interval = DefaultPruneInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.Prune(ctx)
+		}
+	}
+}
+
+// Prune prunes once and returns how many spent token ids and counter
+// buckets it forgot. A failure of one step does not keep the other from
+// running; the error joins both failures, each of which is also logged.
+func (p *Pruner) Prune(ctx context.Context) (spent, buckets int, err error) {
+	logger := p.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	margin := p.SpentMargin
+	if margin <= 0 {
+		margin = DefaultSpentMargin
+	}
+	spent, serr := p.Gateway.PruneSpent(ctx, margin)
+	if serr != nil {
+		logger.Error("prune spent tokens", "err", serr)
+	} else if spent > 0 {
+		logger.Debug("pruned spent tokens", "count", spent)
+	}
+	buckets, cerr := p.Gateway.PruneCounters(ctx)
+	if cerr != nil {
+		logger.Error("prune limit counters", "err", cerr)
+	} else if buckets > 0 {
+		logger.Debug("pruned limit counter buckets", "count", buckets)
+	}
+	return spent, buckets, errors.Join(serr, cerr)
+}
