@@ -6,10 +6,20 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
+
+	"storegate/gateway"
 )
 
-// Manager runs the Readers of all of a store's lanes and reports their Status.
-// Add the lanes, then Open; Close stops them all.
+// DefaultPurgeInterval is how often an open Manager makes its hub forget
+// expired credentials, so that a token does not linger in memory on a quiet
+// lane until its next scan.
+const DefaultPurgeInterval = 10 * time.Second
+
+// Manager runs the Readers of all of a store's lanes and is the lanes'
+// scanners as the domain sees them: it hands out held credentials
+// (gateway.ScanSource), streams each lane's scans and reports the scanners'
+// state (gateway.ScanFeed). Add the lanes, then Open; Close stops them all.
 type Manager struct {
 	// Hub receives every lane's scans.
 	Hub *ScanHub
@@ -17,6 +27,9 @@ type Manager struct {
 	Logger *slog.Logger
 	// Opener opens the devices; nil means OpenSerial.
 	Opener Opener
+	// PurgeInterval is how often the hub forgets expired credentials while
+	// the Manager is open; zero means DefaultPurgeInterval.
+	PurgeInterval time.Duration
 
 	mu      sync.Mutex
 	readers []*Reader
@@ -57,8 +70,15 @@ func (m *Manager) Add(cfg ReaderConfig) (*Reader, error) {
 	return r, nil
 }
 
-// Open starts every lane's Reader in the background. It returns an error if
-// the Manager was opened before; a closed Manager is not reopened.
+var (
+	_ gateway.ScanSource = (*Manager)(nil)
+	_ gateway.ScanFeed   = (*Manager)(nil)
+)
+
+// Open starts every lane's Reader, and the purge of expired credentials, in
+// the background. A scanner that is missing or fails is reopened with backoff
+// by its Reader; it never stops the daemon. Open returns an error if the
+// Manager was opened before; a closed Manager is not reopened.
 func (m *Manager) Open() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -74,7 +94,30 @@ func (m *Manager) Open() error {
 			_ = r.Run(ctx) // Run only returns once ctx is cancelled.
 		}()
 	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.purge(ctx)
+	}()
 	return nil
+}
+
+// purge forgets expired credentials every PurgeInterval until ctx ends.
+func (m *Manager) purge(ctx context.Context) {
+	interval := m.PurgeInterval
+	if interval <= 0 {
+		interval = DefaultPurgeInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.Hub.Purge()
+		}
+	}
 }
 
 // Close stops every Reader and waits for them to release their devices. It is
@@ -90,14 +133,75 @@ func (m *Manager) Close() error {
 	return nil
 }
 
-// Status returns every lane's Status in the order the lanes were added.
-func (m *Manager) Status() []Status {
+// Scanners returns every lane scanner's state in the order the lanes were
+// added (Reader.Status has the drops by reason besides).
+func (m *Manager) Scanners() []gateway.ScannerStatus {
 	m.mu.Lock()
 	readers := append([]*Reader(nil), m.readers...)
 	m.mu.Unlock()
-	out := make([]Status, 0, len(readers))
+	out := make([]gateway.ScannerStatus, 0, len(readers))
 	for _, r := range readers {
-		out = append(out, r.Status())
+		out = append(out, r.Status().ScannerStatus)
 	}
 	return out
+}
+
+// configured reports whether lane has a scanner.
+func (m *Manager) configured(lane string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.readers {
+		if r.Config.Lane == lane {
+			return true
+		}
+	}
+	return false
+}
+
+// TakeScan hands out a held credential once (ScanHub.Take). An unknown,
+// used, expired or other lane's scan id is an ENOTFOUND error that says
+// which, without the credential.
+func (m *Manager) TakeScan(lane, scanID string) (string, error) {
+	cred, err := m.Hub.Take(lane, scanID)
+	switch {
+	case errors.Is(err, ErrScanExpired):
+		return "", gateway.Errorf(gateway.ENOTFOUND, "scan %s has expired; scan the code again", scanID)
+	case errors.Is(err, ErrScanNotFound):
+		return "", gateway.Errorf(gateway.ENOTFOUND, "no scan %s on lane %s (unknown, used, or read at another lane)", scanID, lane)
+	case err != nil:
+		return "", err
+	}
+	return cred, nil
+}
+
+var scanKinds = map[Kind]gateway.ScanKind{
+	KindUnknown:      gateway.ScanUnknown,
+	KindPaymentToken: gateway.ScanPaymentToken,
+	KindPaymentCode:  gateway.ScanPaymentCode,
+	KindProduct:      gateway.ScanProduct,
+}
+
+// WatchScans streams a configured lane's scans until ctx ends, then closes
+// the channel (ScanHub.Watch: a watcher that falls behind loses events and
+// never slows the scanner). A lane without a scanner is ENOTFOUND.
+func (m *Manager) WatchScans(ctx context.Context, lane string) (<-chan gateway.ScanEvent, error) {
+	if !m.configured(lane) {
+		return nil, gateway.Errorf(gateway.ENOTFOUND, "lane %s has no scanner configured", lane)
+	}
+	sub := m.Hub.Watch(ctx, lane)
+	out := make(chan gateway.ScanEvent)
+	go func() {
+		defer close(out)
+		for ev := range sub.C {
+			select {
+			case out <- gateway.ScanEvent{
+				Lane: ev.Lane, Kind: scanKinds[ev.Kind], ScanID: ev.ScanID, Code: ev.Code,
+				Fingerprint: ev.Fingerprint, Symbology: string(ev.AIM), ScannedAt: ev.ScannedAt, ExpiresAt: ev.ExpiresAt,
+			}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"storegate/gateway"
 )
 
 // DefaultBaud is the serial rate of a scanner unless configured otherwise; it is
@@ -104,24 +106,12 @@ func (c ReaderConfig) Validate() error {
 	return nil
 }
 
-// Status is a Reader's state for operators.
+// Status is a Reader's state for operators: the domain's view of a scanner
+// and, beyond it, the drops by reason.
 type Status struct {
-	// Lane and Device are the Reader's configuration.
-	Lane   string
-	Device string
-	// Up reports whether the scanner is open and reading.
-	Up bool
-	// Since is when Up last changed, or when Run started.
-	Since time.Time
-	// Frames counts the frames delivered to the hub.
-	Frames uint64
-	// Dropped counts the frames dropped, whatever the reason.
-	Dropped uint64
+	gateway.ScannerStatus
 	// Drops breaks Dropped down by reason.
 	Drops DropCounts
-	// LastError is the last open or read failure, kept after the scanner
-	// recovers so that a flapping scanner can be diagnosed.
-	LastError string
 }
 
 // Reader reads one lane's scanner and publishes what it scans to a ScanHub.

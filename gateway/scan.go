@@ -37,15 +37,30 @@ type ScanEvent struct {
 	ExpiresAt time.Time
 }
 
-// ScannerStatus is one lane scanner's state.
+// ScannerStatus is one lane scanner's state, for operators.
 type ScannerStatus struct {
-	Lane      string
-	Device    string
-	Up        bool
-	Since     time.Time
-	Frames    uint64
-	Dropped   uint64
+	// Lane and Device are the scanner's configuration.
+	Lane   string
+	Device string
+	// Up reports whether the scanner is open and reading.
+	Up bool
+	// Since is when Up last changed, or when reading started.
+	Since time.Time
+	// Frames counts the frames delivered.
+	Frames uint64
+	// Dropped counts the frames dropped, whatever the reason.
+	Dropped uint64
+	// LastError is the last open or read failure, kept after the scanner
+	// recovers so that a flapping scanner can be diagnosed.
 	LastError string
+}
+
+// ScanSource hands out payment credentials that a lane's scanner read.
+type ScanSource interface {
+	// TakeScan returns the credential held under scanID for lane and forgets
+	// it. An unknown, expired or already used scan id, or one read on
+	// another lane, is an ENOTFOUND error.
+	TakeScan(lane, scanID string) (string, error)
 }
 
 // ScanFeed is what the POS-facing server needs from the lanes' scanners.

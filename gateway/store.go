@@ -119,11 +119,3 @@ type Store interface {
 	// back cannot make a forgotten token spendable again.
 	PruneSpent(ctx context.Context, cutoff time.Time) (int, error)
 }
-
-// ScanSource hands out payment credentials that a lane's scanner read.
-type ScanSource interface {
-	// TakeScan returns the credential held under scanID for lane and forgets
-	// it. An unknown, expired or already used scan id, or one read on
-	// another lane, is an ENOTFOUND error.
-	TakeScan(lane, scanID string) (string, error)
-}
