@@ -42,7 +42,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Metrics holds storegated's metrics. It implements grpcserver.Observer.
+// Metrics holds storegated's metrics. It implements grpcserver.Observer;
+// Open serves them over HTTP.
 type Metrics struct {
 	reg       *prometheus.Registry
 	logger    *slog.Logger
@@ -51,6 +52,11 @@ type Metrics struct {
 	latency   *prometheus.HistogramVec
 	panics    *prometheus.CounterVec
 	writable  prometheus.Gauge
+
+	// http serves the metrics once Open was called; served is closed when
+	// its Serve has returned.
+	http   *http.Server
+	served chan struct{}
 }
 
 var _ grpcserver.Observer = (*Metrics)(nil)
