@@ -9,8 +9,11 @@
 // It backs the demo, the end-to-end tests and the crash tests, so the
 // correctness of its books comes before features. Its state lives in one
 // bbolt file (Ledger); Service is its gRPC face (storegate.v1.CentralService)
-// and Publisher fans signed documents out to the stores. LoadHQKeys and
-// InitHQKeys manage the HQ root and token-signing keys on disk.
+// and Publisher fans signed documents out to the stores. Server (server.go)
+// owns the gRPC servers, the stores' and the operators', with health and
+// reflection, and drains them at Close; HoldVoider (holds.go) gives back
+// holds no store captured. LoadHQKeys and InitHQKeys manage the HQ root and
+// token-signing keys on disk.
 //
 // The package must never:
 //   - log or store a full payment token or payment code: logs name a

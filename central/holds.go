@@ -1,7 +1,9 @@
 package central
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,6 +17,59 @@ import (
 // outages between a store and HQ, and a capture that arrives after the void
 // still takes the amount again if the balance covers it.
 const DefaultHoldExpiry = time.Hour
+
+// HoldVoider voids stale holds (Ledger.VoidStaleHolds) every tenth of
+// Expiry (at least every second, at most every minute), so that a customer
+// whose sale never completed gets the amount back within about Expiry. Set
+// the exported fields, then call Run.
+type HoldVoider struct {
+	Ledger *Ledger
+	// Expiry is how long an uncaptured hold stands before it is voided and
+	// its amount given back; zero means DefaultHoldExpiry.
+	Expiry time.Duration
+	// Interval is the time between voids; zero means a tenth of Expiry,
+	// within [1s, 1m].
+	Interval time.Duration
+	// Now is the clock a hold's age is measured on; nil means time.Now.
+	Now func() time.Time
+	// Logger receives failures and what was voided; nil discards.
+	Logger *slog.Logger
+}
+
+// Run voids stale holds every Interval until ctx ends. A failed void is
+// logged and tried again at the next tick.
+func (v *HoldVoider) Run(ctx context.Context) {
+	expiry := v.Expiry
+	if expiry <= 0 {
+		expiry = DefaultHoldExpiry
+	}
+	every := v.Interval
+	if every <= 0 {
+		every = min(max(expiry/10, time.Second), time.Minute)
+	}
+	now, logger := v.Now, v.Logger
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = discard
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := v.Ledger.VoidStaleHolds(now(), expiry)
+			if err != nil {
+				logger.Error("void stale holds", "err", err)
+			} else if n > 0 {
+				logger.Info("voided stale holds", "count", n, "older_than", expiry.String())
+			}
+		}
+	}
+}
 
 // voidChunk bounds the holds one VoidStaleHolds transaction voids.
 const voidChunk = 1000
