@@ -20,12 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/reflection"
 
 	"storegate/central"
 	"storegate/certs"
@@ -64,13 +59,8 @@ var errExitOK = errors.New("done")
 // DefaultAdminListen is where HQAdminService listens unless told otherwise.
 const DefaultAdminListen = "127.0.0.1:7445"
 
-// Keepalive: stores keep a WatchPolicy stream open and ping to find out
-// when it has silently died; HQ accepts their pings and drops streams
-// whose store has gone.
-var (
-	keepaliveEnforcement = keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}
-	keepaliveServer      = keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}
-)
+// ShutdownTimeout bounds the wait for calls in flight at shutdown.
+const ShutdownTimeout = 10 * time.Second
 
 // Main is the HQ process.
 type Main struct {
@@ -101,9 +91,7 @@ type Main struct {
 	cancel    context.CancelFunc
 	ledger    *central.Ledger
 	publisher *central.Publisher
-	server    *grpc.Server
-	admin     *grpc.Server
-	health    *health.Server
+	server    *central.Server
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
@@ -194,12 +182,22 @@ func (m *Main) ParseFlags(args []string) error {
 	return nil
 }
 
-// Run opens the ledger, publishes the keyset and serves.
+// Run opens the ledger, publishes the keyset, serves the stores and HQ's
+// operators, and starts voiding stale holds; it returns once serving. Close
+// stops them.
 func (m *Main) Run(ctx context.Context) error {
 	m.logger = slog.New(slog.NewJSONHandler(m.Stderr, nil))
 	keys, err := central.LoadHQKeys(m.KeysDir)
 	if err != nil {
 		return err
+	}
+	var creds credentials.TransportCredentials
+	if m.TLSCert != "" {
+		cfg, err := certs.ServerConfig(m.TLSCert, m.TLSKey, m.TLSClientCA)
+		if err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
+		creds = credentials.NewTLS(cfg)
 	}
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return err
@@ -230,56 +228,42 @@ func (m *Main) Run(ctx context.Context) error {
 	})
 	svc.Logger = m.logger
 
-	var opts []grpc.ServerOption
-	if m.TLSCert != "" {
-		cfg, err := certs.ServerConfig(m.TLSCert, m.TLSKey, m.TLSClientCA)
-		if err != nil {
-			return fmt.Errorf("tls: %w", err)
-		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
-	}
 	adminLn, err := net.Listen("tcp", m.AdminListen)
 	if err != nil {
 		return fmt.Errorf("admin listen: %w", err)
 	}
-	m.admin = grpc.NewServer()
-	storegatev1.RegisterHQAdminServiceServer(m.admin, &central.AdminService{Publisher: m.publisher, Logger: m.logger.With("part", "admin")})
-	reflection.Register(m.admin)
+	ln, err := net.Listen("tcp", m.Listen)
+	if err != nil {
+		adminLn.Close()
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.server = &central.Server{
+		Service: svc,
+		Admin:   &central.AdminService{Publisher: m.publisher, Logger: m.logger.With("part", "admin")},
+		Creds:   creds,
+		Logger:  m.logger,
+	}
+	if err := m.server.Open(ln, adminLn); err != nil {
+		ln.Close()
+		adminLn.Close()
+		return err
+	}
+	voider := &central.HoldVoider{Ledger: m.ledger, Expiry: m.HoldExpiry, Logger: m.logger}
+	runCtx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		if err := m.admin.Serve(adminLn); err != nil {
-			m.logger.Error("admin grpc server stopped", "err", err)
-		}
+		voider.Run(runCtx)
 	}()
+
+	// The admin address is written first: a reader that sees the listen
+	// address finds the admin address already there.
 	if m.AdminAddrFile != "" {
 		if err := writeAddr(m.AdminAddrFile, adminLn.Addr().String()); err != nil {
 			return err
 		}
 	}
-
-	ln, err := net.Listen("tcp", m.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	m.server = grpc.NewServer(append(opts, grpc.KeepaliveEnforcementPolicy(keepaliveEnforcement), grpc.KeepaliveParams(keepaliveServer))...)
-	storegatev1.RegisterCentralServiceServer(m.server, svc)
-	m.health = health.NewServer()
-	healthpb.RegisterHealthServer(m.server, m.health)
-	reflection.Register(m.server)
-	runCtx, cancel := context.WithCancel(context.Background())
-	m.cancel = cancel
-	m.wg.Add(2)
-	go func() {
-		defer m.wg.Done()
-		if err := m.server.Serve(ln); err != nil {
-			m.logger.Error("grpc server stopped", "err", err)
-		}
-	}()
-	go func() {
-		defer m.wg.Done()
-		m.voidLoop(runCtx)
-	}()
 	if m.AddrFile != "" {
 		if err := writeAddr(m.AddrFile, ln.Addr().String()); err != nil {
 			return err
@@ -300,49 +284,19 @@ func writeAddr(path, addr string) error {
 	return os.Rename(tmp, path)
 }
 
-// voidLoop voids stale holds every tenth of the hold expiry (at least every
-// second, at most every minute), so a customer whose sale never completed
-// gets the amount back within about HoldExpiry.
-func (m *Main) voidLoop(ctx context.Context) {
-	every := min(max(m.HoldExpiry/10, time.Second), time.Minute)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := m.ledger.VoidStaleHolds(time.Now(), m.HoldExpiry)
-			if err != nil {
-				m.logger.Error("void stale holds", "err", err)
-			} else if n > 0 {
-				m.logger.Info("voided stale holds", "count", n, "older_than", m.HoldExpiry.String())
-			}
-		}
-	}
-}
-
-// Close stops serving and closes the ledger.
+// Close stops serving (calls in flight get ShutdownTimeout to finish), stops
+// voiding holds and closes the ledger.
 func (m *Main) Close() error {
 	var err error
 	m.closeOnce.Do(func() {
-		if m.health != nil {
-			m.health.Shutdown()
-		}
-		if m.publisher != nil {
+		if m.server != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+			if serr := m.server.Close(ctx); serr != nil {
+				m.logger.Warn("stopped before every call finished", "err", serr)
+			}
+			cancel()
+		} else if m.publisher != nil {
 			m.publisher.Close()
-		}
-		for _, srv := range []*grpc.Server{m.admin, m.server} {
-			if srv == nil {
-				continue
-			}
-			done := make(chan struct{})
-			go func() { srv.GracefulStop(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				srv.Stop()
-			}
 		}
 		if m.cancel != nil {
 			m.cancel()
