@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -464,4 +465,22 @@ func (c *Config) LoadTLS() (listener, central *tls.Config, err error) {
 		}
 	}
 	return listener, central, nil
+}
+
+// NewScanners configures one scanner reader per lane, publishing to a hub
+// that holds a credential for ScanTTL; Open on the Manager starts them.
+func (c *Config) NewScanners(logger *slog.Logger) (*devices.Manager, error) {
+	hub := devices.NewScanHub()
+	hub.TTL = c.ScanTTL
+	mgr := devices.NewManager(hub, logger)
+	for i, l := range c.Lanes {
+		term, err := devices.ParseTerminator(l.Terminator)
+		if err != nil {
+			return nil, fmt.Errorf("config: lanes[%d].terminator: %v", i, err)
+		}
+		if _, err := mgr.Add(devices.ReaderConfig{Lane: l.Lane, Device: l.Device, Baud: l.Baud, Terminator: term, MaxFrame: l.MaxFrame}); err != nil {
+			return nil, fmt.Errorf("config: lanes[%d]: %w", i, err)
+		}
+	}
+	return mgr, nil
 }

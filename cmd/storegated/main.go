@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,15 +18,9 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/reflection"
 
+	"storegate/devices"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
 	"storegate/gateway/grpcserver"
@@ -94,33 +87,15 @@ type Main struct {
 
 	logger      *slog.Logger
 	store       *storecache.Store
-	scanners    *scanners
+	scanners    *devices.Manager
 	gw          *gateway.Gateway
-	conn        *grpc.ClientConn
-	server      *grpc.Server
-	health      *health.Server
-	checker     *grpcserver.HealthChecker
+	central     *centralclient.Client
+	server      *grpcserver.Server
 	metrics     *metrics.Metrics
-	httpServer  *http.Server
-	listener    net.Listener
-	metricsLn   net.Listener
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
 	closeOnce   sync.Once
 	notifyReady bool
-	drain       chan struct{}
-}
-
-// streamGrace is how long open streams (health watchers above all) keep
-// running at shutdown before they are ended, so that a watcher hears
-// NOT_SERVING before its stream closes.
-const streamGrace = 500 * time.Millisecond
-
-// servedServices are the services whose health the checker sets besides the
-// whole server's.
-var servedServices = []string{
-	"storegate.v1.PaymentService",
-	"storegate.v1.AdminService",
 }
 
 // NewMain returns a Main with the default configuration.
@@ -247,9 +222,10 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 	return nil
 }
 
-// Run opens the store, starts the gateway, the forwarder, the health checker,
-// the metrics endpoint and the gRPC server, tells systemd it is ready, and
-// returns once serving. Close stops them.
+// Run opens the store, starts the gateway, the forwarder, the policy
+// watcher, the pruner, the scanners, the metrics endpoint and the gRPC
+// server, tells systemd it is ready, and returns once serving. Close stops
+// them.
 func (m *Main) Run(ctx context.Context) error {
 	m.logger = newLogger(m.Stderr, m.Config.LogLevel)
 	root, err := m.Config.LoadRootKey()
@@ -267,30 +243,18 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	centralCreds := insecure.NewCredentials()
+	var centralCreds credentials.TransportCredentials
 	if centralTLS != nil {
 		centralCreds = credentials.NewTLS(centralTLS)
 	}
-	// The policy stream stays open for days: keepalive pings find a
-	// connection that died silently, so that the stream is reopened and a
-	// freeze reaches the store within a second of HQ publishing it. gRPC's
-	// default reconnect backoff grows to two minutes during a long outage:
-	// the gateway would stay offline that long after central is back, so
-	// it reconnects at least as often as the breaker probes.
-	reconnect := min(max(m.Config.Central.BreakerCooldown, time.Second), 30*time.Second)
-	m.conn, err = grpc.NewClient(m.Config.Central.Address, grpc.WithTransportCredentials(centralCreds),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
-			BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: reconnect,
-		}, MinConnectTimeout: 10 * time.Second}))
+	m.central, err = centralclient.Dial(m.Config.Central.Address, centralCreds, m.Config.Central.BreakerCooldown)
 	if err != nil {
 		return fmt.Errorf("central.address: %w", err)
 	}
-	central := centralclient.New(m.conn)
 	fwd := &gateway.Forwarder{
 		StoreID:    m.Config.StoreID,
 		Store:      m.store,
-		Central:    central,
+		Central:    m.central,
 		Batch:      m.Config.Forward.Batch,
 		BatchWait:  m.Config.Forward.BatchWait,
 		Interval:   m.Config.Forward.Interval,
@@ -301,7 +265,7 @@ func (m *Main) Run(ctx context.Context) error {
 		StoreID:        m.Config.StoreID,
 		Currency:       m.Config.Currency,
 		Store:          m.store,
-		Central:        central,
+		Central:        m.central,
 		RootKey:        root,
 		CentralTimeout: m.Config.Central.Timeout,
 		Breaker: &gateway.Breaker{
@@ -314,7 +278,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	fwd.Contact = m.gw.NoteCentral
 	if len(m.Config.Lanes) > 0 {
-		m.scanners, err = newScanners(m.Config.Lanes, m.Config.ScanTTL, m.logger.With("part", "scanner"))
+		m.scanners, err = m.Config.NewScanners(m.logger.With("part", "scanner"))
 		if err != nil {
 			return err
 		}
@@ -335,106 +299,84 @@ func (m *Main) Run(ctx context.Context) error {
 	m.logger.Info("policy held", "keyset", held.Keyset, "policy", held.Policy, "store_policy", held.StorePolicy,
 		"freeze", held.Freeze, "mode", m.gw.Policy().Mode().String())
 
-	m.drain = make(chan struct{})
 	mopts := metrics.Options{Version: Version, Status: m.gw.Status, Logger: m.logger.With("part", "metrics")}
 	if m.scanners != nil {
 		mopts.Scanners = m.scanners.Scanners
 	}
 	m.metrics = metrics.New(mopts)
-	m.health = health.NewServer()
-	m.checker = &grpcserver.HealthChecker{
-		Health:   m.health,
-		Services: servedServices,
-		Probe:    m.store.Probe,
-		Interval: m.Config.Health.CheckInterval,
-		Logger:   m.logger.With("part", "health"),
-		OnChange: m.metrics.SetStoreWritable,
+	m.server = &grpcserver.Server{
+		Gateway:   m.gw,
+		Store:     m.store,
+		Version:   Version,
+		StartedAt: time.Now(),
+		Options: grpcserver.Options{
+			MaxRecvMsgSize: m.Config.GRPC.MaxMessageBytes,
+			CallTimeout:    m.Config.GRPC.DefaultDeadline,
+			Observer:       m.metrics,
+		},
+		Probe:          m.store.Probe,
+		HealthInterval: m.Config.Health.CheckInterval,
+		OnHealthChange: m.metrics.SetStoreWritable,
+		Logger:         m.logger,
 	}
-	// The first verdict is in before the first POS can ask.
-	m.checker.Check(ctx)
-
-	m.listener, err = net.Listen("tcp", m.Config.Listen)
+	if listenTLS != nil {
+		m.server.Options.Creds = credentials.NewTLS(listenTLS)
+	}
+	if m.scanners != nil {
+		// A nil *devices.Manager in the interface would look configured.
+		m.server.Scans = m.scanners
+	}
+	ln, err := net.Listen("tcp", m.Config.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	opts := grpcserver.Options{
-		MaxRecvMsgSize: m.Config.GRPC.MaxMessageBytes,
-		CallTimeout:    m.Config.GRPC.DefaultDeadline,
-		Observer:       m.metrics,
-		Logger:         m.logger.With("part", "grpc"),
-		Drain:          m.drain,
+	if err := m.server.Open(ln); err != nil {
+		ln.Close()
+		return err
 	}
-	if listenTLS != nil {
-		opts.Creds = credentials.NewTLS(listenTLS)
-	}
-	m.server = grpc.NewServer(opts.ServerOptions()...)
-	srv := &grpcserver.Server{Gateway: m.gw, Store: m.store, Version: Version, StartedAt: time.Now()}
-	if m.scanners != nil {
-		// A nil *scanners in the interface would look configured.
-		srv.Scans = m.scanners
-	}
-	srv.Register(m.server)
-	healthpb.RegisterHealthServer(m.server, m.health)
-	reflection.Register(m.server)
-
+	var metricsLn net.Listener
 	if m.Config.Metrics.Listen != "" {
-		m.metricsLn, err = net.Listen("tcp", m.Config.Metrics.Listen)
-		if err != nil {
+		if metricsLn, err = net.Listen("tcp", m.Config.Metrics.Listen); err != nil {
 			return fmt.Errorf("metrics.listen: %w", err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", m.metrics.Handler())
-		m.httpServer = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+		if err := m.metrics.Open(metricsLn); err != nil {
+			metricsLn.Close()
+			return err
+		}
+	}
+	if m.scanners != nil {
+		if err := m.scanners.Open(); err != nil {
+			return fmt.Errorf("scanners: %w", err)
+		}
 	}
 
 	watcher := &gateway.PolicyWatcher{
 		Gateway:    m.gw,
-		Source:     central,
+		Source:     m.central,
 		MinBackoff: m.Config.Central.WatchMinBackoff,
 		MaxBackoff: m.Config.Central.WatchMaxBackoff,
 		Logger:     m.logger.With("part", "policy"),
 	}
-
+	pruner := &gateway.Pruner{Gateway: m.gw, Logger: m.logger.With("part", "prune")}
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	if m.scanners != nil {
-		// A scanner that is missing or fails is reopened with backoff by
-		// its reader; it never stops the daemon.
-		if err := m.scanners.mgr.Open(); err != nil {
-			return fmt.Errorf("scanners: %w", err)
-		}
-		m.goDo(func() { m.scanners.purgeLoop(runCtx) })
-	}
-	m.goDo(func() {
-		if err := m.server.Serve(m.listener); err != nil {
-			m.logger.Error("grpc server stopped", "err", err)
-		}
-	})
-	if m.httpServer != nil {
-		m.goDo(func() {
-			if err := m.httpServer.Serve(m.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				m.logger.Error("metrics server stopped", "err", err)
-			}
-		})
-	}
 	m.goDo(func() { fwd.Run(runCtx) })
 	m.goDo(func() { watcher.Run(runCtx) })
-	m.goDo(func() { m.pruneLoop(runCtx) })
-	m.goDo(func() { m.checker.Run(runCtx) })
+	m.goDo(func() { pruner.Run(runCtx) })
 	m.goDo(func() { m.watchdog(runCtx) })
 
 	// The metrics address is written first: a reader that sees the listen
 	// address finds the metrics address already there.
 	metricsAddr := ""
-	if m.metricsLn != nil {
-		metricsAddr = m.metricsLn.Addr().String()
+	if metricsLn != nil {
+		metricsAddr = metricsLn.Addr().String()
 		if m.MetricsAddrFile != "" {
 			if err := writeFileAtomic(m.MetricsAddrFile, []byte(metricsAddr+"\n")); err != nil {
 				return fmt.Errorf("metrics-addr-file: %w", err)
 			}
 		}
 	}
-	addr := m.listener.Addr().String()
+	addr := ln.Addr().String()
 	if m.AddrFile != "" {
 		if err := writeFileAtomic(m.AddrFile, []byte(addr+"\n")); err != nil {
 			return fmt.Errorf("addr-file: %w", err)
@@ -477,31 +419,6 @@ func (m *Main) applyKeysetFile(ctx context.Context) error {
 	return nil
 }
 
-// pruneLoop forgets spent token ids long past their expiry, and limit
-// counter buckets older than every window in force.
-func (m *Main) pruneLoop(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			// The hour of margin keeps ids well past any clock step.
-			if n, err := m.gw.PruneSpent(ctx, time.Hour); err != nil {
-				m.logger.Error("prune spent tokens", "err", err)
-			} else if n > 0 {
-				m.logger.Debug("pruned spent tokens", "count", n)
-			}
-			if n, err := m.gw.PruneCounters(ctx); err != nil {
-				m.logger.Error("prune limit counters", "err", err)
-			} else if n > 0 {
-				m.logger.Debug("pruned limit counter buckets", "count", n)
-			}
-		}
-	}
-}
-
 // Close stops serving, in the order a POS can live with: systemd hears
 // STOPPING=1, health goes NOT_SERVING so that a POS or load balancer that
 // watches it stops sending, in-flight calls finish (each decision commits
@@ -514,41 +431,27 @@ func (m *Main) Close() error {
 		if m.notifyReady {
 			m.notify("STOPPING=1\nSTATUS=stopping: finishing in-flight decisions")
 		}
-		if m.health != nil {
-			m.health.Shutdown()
-		}
 		if m.server != nil {
-			stopped := make(chan struct{})
-			go func() { m.server.GracefulStop(); close(stopped) }()
-			// New calls are refused from here on; unary calls in flight
-			// finish. Streams would hold GracefulStop forever: they end
-			// after a moment's grace.
-			select {
-			case <-stopped:
-			case <-time.After(streamGrace):
+			ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+			if serr := m.server.Close(ctx); serr != nil {
+				m.logger.Warn("in-flight calls did not finish in time; their connections were closed", "shutdown_timeout", m.Config.ShutdownTimeout, "err", serr)
 			}
-			close(m.drain)
-			select {
-			case <-stopped:
-			case <-time.After(m.Config.ShutdownTimeout):
-				m.logger.Warn("in-flight calls did not finish in time; closing their connections", "shutdown_timeout", m.Config.ShutdownTimeout)
-				m.server.Stop()
-			}
+			cancel()
 		}
-		if m.httpServer != nil {
+		if m.metrics != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			m.httpServer.Shutdown(ctx)
+			m.metrics.Close(ctx)
 			cancel()
 		}
 		if m.cancel != nil {
 			m.cancel()
 		}
 		if m.scanners != nil {
-			m.scanners.mgr.Close()
+			m.scanners.Close()
 		}
 		m.wg.Wait()
-		if m.conn != nil {
-			m.conn.Close()
+		if m.central != nil {
+			m.central.Close(context.Background())
 		}
 		if m.store != nil {
 			if st, serr := m.store.OutboxStats(context.Background()); serr == nil && st.Depth > 0 {

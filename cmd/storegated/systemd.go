@@ -37,7 +37,7 @@ func (m *Main) watchdog(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if m.checker.Healthy() {
+			if m.server.Healthy() {
 				m.notify(daemon.SdNotifyWatchdog)
 				starving = false
 			} else if !starving {

@@ -70,8 +70,9 @@ type Server struct {
 	// StreamGrace is how long Close lets open streams run before it ends
 	// them; zero means DefaultStreamGrace.
 	StreamGrace time.Duration
-	// Logger receives the health checker's verdicts and the shutdown; nil
-	// discards them. Options.Logger, when nil, is this one too.
+	// Logger receives the health checker's verdicts (as part "health") and,
+	// unless Options.Logger is set, the recovered panics (as part "grpc");
+	// nil discards them.
 	Logger *slog.Logger
 
 	grpc    *grpc.Server
@@ -124,7 +125,7 @@ func (srv *Server) Open(ln net.Listener) error {
 	opts := srv.Options
 	opts.Drain = srv.drain
 	if opts.Logger == nil {
-		opts.Logger = logger
+		opts.Logger = logger.With("part", "grpc")
 	}
 	srv.grpc = grpc.NewServer(opts.ServerOptions()...)
 	srv.Register(srv.grpc)
@@ -135,7 +136,7 @@ func (srv *Server) Open(ln net.Listener) error {
 	go func() {
 		defer srv.wg.Done()
 		if err := srv.grpc.Serve(ln); err != nil {
-			logger.Error("grpc server stopped", "err", err)
+			opts.Logger.Error("grpc server stopped", "err", err)
 		}
 	}()
 	go func() {
