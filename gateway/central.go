@@ -1,6 +1,11 @@
 package gateway
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
 
 // CentralRequest asks the central service to decide a payment.
 type CentralRequest struct {
@@ -34,4 +39,111 @@ type Central interface {
 	// acknowledgements. A settlement without an ack was not recorded and is
 	// sent again; an error means none is known to be recorded.
 	SubmitSettlements(ctx context.Context, storeID string, batch []Settlement) ([]SettlementAck, error)
+}
+
+// centralHealth remembers how the last calls to central went, for status.
+type centralHealth struct {
+	reachable   atomic.Bool
+	lastContact atomic.Int64 // unix nanoseconds
+}
+
+func (h *centralHealth) record(ok bool, now time.Time) {
+	h.reachable.Store(ok)
+	if ok {
+		h.lastContact.Store(now.UnixNano())
+	}
+}
+
+// NoteCentral records whether a call reached the central service, for status.
+// The forwarder reports its calls here too.
+func (g *Gateway) NoteCentral(ok bool) { g.central.record(ok, g.Now()) }
+
+// decideOnline asks central. When central cannot answer (unreachable, too
+// slow, or held back by the breaker) the decision is made offline
+// (decideOffline, in offline.go). When central refuses the request as
+// malformed, the payment is declined: central answered, and an offline
+// approval must never override an answer.
+func (g *Gateway) decideOnline(ctx context.Context, d *decision, cred string, tok *Token) {
+	if why, answered := g.askAndApply(ctx, d, cred); !answered {
+		g.decideOffline(d, tok, why)
+	}
+}
+
+// decideCode decides a numeric payment code: online only, never offline.
+func (g *Gateway) decideCode(ctx context.Context, d *decision, code string) {
+	if why, answered := g.askAndApply(ctx, d, code); !answered {
+		d.Mode = ModeOffline
+		d.decline(ReasonOnlineOnlyCode, "code.online_only", "a numeric payment code needs the central service: "+why)
+	}
+}
+
+// askAndApply asks central and applies its answer to d. A request central
+// refuses as malformed is declined: central answered, and nothing decided
+// offline may override an answer. When central gave no answer, it returns
+// false and why, in words for the decision's message.
+func (g *Gateway) askAndApply(ctx context.Context, d *decision, cred string) (string, bool) {
+	res, err := g.askCentral(ctx, d, cred)
+	switch {
+	case err == nil:
+		g.applyCentral(d, res)
+	case ErrorCode(err) == EINVALID:
+		d.Mode = ModeOnline
+		d.decline(ReasonCentralDeclined, "central.refused", ErrorMessage(err))
+	default:
+		return g.whyNoCentral(err), false
+	}
+	return "", true
+}
+
+func (g *Gateway) askCentral(ctx context.Context, d *decision, cred string) (*CentralResult, error) {
+	done, ok := g.Breaker.Allow()
+	if !ok {
+		return nil, errBreakerOpen
+	}
+	cctx, cancel := context.WithTimeout(ctx, g.CentralTimeout)
+	defer cancel()
+	res, err := g.Central.Authorize(cctx, &CentralRequest{
+		StoreID:    g.StoreID,
+		Lane:       d.req.Lane,
+		POSTxnID:   d.req.POSTxnID,
+		Credential: cred,
+		Amount:     d.req.Total,
+		Currency:   d.req.Currency,
+		Lines:      d.req.Lines,
+	})
+	switch {
+	case err == nil || ErrorCode(err) == EINVALID:
+		done(true)
+		g.NoteCentral(true)
+	case ctx.Err() != nil:
+		// The caller gave up: that says nothing about central.
+	default:
+		done(false)
+		g.NoteCentral(false)
+		if cctx.Err() == context.DeadlineExceeded {
+			err = fmt.Errorf("%w: %w", errCentralDeadline, err)
+		}
+	}
+	if err != nil {
+		g.Logger.Warn("central unavailable", "lane", d.req.Lane, "txn", d.req.POSTxnID, "token_fp", d.TokenFingerprint, "err", err)
+	}
+	return res, err
+}
+
+func (g *Gateway) applyCentral(d *decision, res *CentralResult) {
+	d.Mode = ModeOnline
+	if res.Account != "" {
+		d.Account = res.Account
+	}
+	if !res.Approved {
+		r := res.Reason
+		if r == ReasonNone {
+			r = ReasonCentralDeclined
+		}
+		d.decline(r, "central."+r.String(), res.Message)
+		return
+	}
+	d.Approved, d.Reason, d.Rule = true, ReasonNone, ""
+	d.AuthorizationID = res.AuthorizationID
+	d.Message = "approved by the central service"
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/ed25519"
 	"fmt"
 	"time"
@@ -114,4 +115,75 @@ func NewKeyset(version uint64, issued time.Time, tokenKeys ...ed25519.PublicKey)
 		ks.Keys = append(ks.Keys, &documentv1.KeyEntry{Kid: KeyID(pub), PublicKey: pub, Use: documentv1.KeyUse_KEY_USE_TOKEN})
 	}
 	return ks
+}
+
+// openSigned checks a policy or freeze-list document: signed by the root
+// key, or by a policy key of ring. A retired policy key is refused unless
+// allowRetired, which only documents already held use: they were accepted
+// while the key was current.
+func openSigned(raw []byte, contentType, what string, root ed25519.PublicKey, ring *Keyring, allowRetired bool) ([]byte, []byte, error) {
+	rootID := KeyID(root)
+	var retired []byte
+	payload, kid, err := OpenDocument(raw, contentType, func(kid []byte) (ed25519.PublicKey, bool) {
+		if string(kid) == string(rootID) {
+			return root, true
+		}
+		key, ok := ring.Lookup(kid)
+		if !ok || key.Use != KeyUsePolicy {
+			return nil, false
+		}
+		if key.Retired && !allowRetired {
+			retired = kid
+			return nil, false
+		}
+		return key.Public, true
+	})
+	if err != nil {
+		if retired != nil {
+			return nil, nil, Errorf(EINVALID, "%s: signed by key %s, which the keyset retired", what, kidString(retired))
+		}
+		return nil, nil, err
+	}
+	return payload, kid, nil
+}
+
+// DocumentVersions are the versions of HQ's signed documents a gateway
+// holds; zero for a kind it holds none of.
+type DocumentVersions struct {
+	Keyset uint64
+	// Policy is the chain-wide policy; StorePolicy the store's own.
+	Policy      uint64
+	StorePolicy uint64
+	Freeze      uint64
+}
+
+// DocumentVersions returns the versions of the documents in force.
+func (g *Gateway) DocumentVersions() DocumentVersions {
+	var v DocumentVersions
+	if k := g.keys.Load(); k != nil {
+		v.Keyset = k.Version
+	}
+	pol := g.Policy()
+	if pol.Chain != nil {
+		v.Policy = pol.Chain.Version
+	}
+	if pol.Store != nil {
+		v.StorePolicy = pol.Store.Version
+	}
+	v.Freeze = g.FreezeList().Version
+	return v
+}
+
+// ApplyDocument applies a signed document of any kind: see ApplyKeyset,
+// ApplyPolicy and ApplyFreezeList.
+func (g *Gateway) ApplyDocument(ctx context.Context, kind DocumentKind, raw []byte) (uint64, bool, error) {
+	switch kind {
+	case DocumentKeyset:
+		return g.ApplyKeyset(ctx, raw)
+	case DocumentPolicy, DocumentStorePolicy:
+		return g.ApplyPolicy(ctx, raw)
+	case DocumentFreeze:
+		return g.ApplyFreezeList(ctx, raw)
+	}
+	return 0, false, Errorf(EINVALID, "unknown document kind %q", kind)
 }

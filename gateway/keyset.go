@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"slices"
 	"time"
@@ -61,4 +62,31 @@ func RetireKey(ks *documentv1.Keyset, kid []byte) error {
 		}
 	}
 	return Errorf(ENOTFOUND, "no key %s in the keyset", kidString(kid))
+}
+
+// Keyring returns the keyring in force, or nil before any keyset.
+func (g *Gateway) Keyring() *Keyring { return g.keys.Load() }
+
+// ApplyKeyset verifies a keyset signed by the root key and, when it is newer
+// than the one held, stores it durably and puts it in force. An older version
+// is ESTALE. It returns the version now held and whether it changed.
+func (g *Gateway) ApplyKeyset(ctx context.Context, raw []byte) (uint64, bool, error) {
+	ring, err := OpenKeyset(raw, g.RootKey)
+	if err != nil {
+		return 0, false, err
+	}
+	g.docs.Lock()
+	defer g.docs.Unlock()
+	if cur := g.keys.Load(); cur != nil && cur.Version > ring.Version {
+		return cur.Version, false, Errorf(ESTALE, "keyset version %d is older than the held version %d", ring.Version, cur.Version)
+	}
+	changed, err := g.Store.SaveDocument(ctx, DocumentKeyset, ring.Version, raw)
+	if err != nil {
+		return 0, false, err
+	}
+	if changed {
+		g.keys.Store(ring)
+		g.Logger.Info("keyset applied", "version", ring.Version, "keys", ring.Len())
+	}
+	return ring.Version, changed, nil
 }

@@ -244,11 +244,3 @@ func (g *Gateway) limitRecheckFailed(d *decision, err error) bool {
 	d.decline(ReasonLimitExceeded, lerr.Charge.Rule, lerr.Message())
 	return true
 }
-
-// PruneCounters forgets counter buckets older than the longest window in
-// force (plus one bucket): no check counts them any more. A window
-// lengthened later counts only the charges still held.
-func (g *Gateway) PruneCounters(ctx context.Context) (int, error) {
-	cutoff := WindowStart(g.Now(), g.Policy().longestWindow()) - int64(CounterBucket/time.Second)
-	return g.Store.PruneCounters(ctx, cutoff)
-}

@@ -14,16 +14,6 @@ const (
 	DefaultWatchMaxBackoff = 30 * time.Second
 )
 
-// DocumentVersions are the versions of HQ's signed documents a gateway
-// holds; zero for a kind it holds none of.
-type DocumentVersions struct {
-	Keyset uint64
-	// Policy is the chain-wide policy; StorePolicy the store's own.
-	Policy      uint64
-	StorePolicy uint64
-	Freeze      uint64
-}
-
 // PublishedDocument is one signed document from HQ's policy stream.
 type PublishedDocument struct {
 	// Kind is DocumentKeyset, DocumentPolicy (chain-wide or this store's:
@@ -47,37 +37,6 @@ type PolicySource interface {
 	// have, then each new one HQ publishes for storeID, until ctx ends. An
 	// error means no stream was opened.
 	WatchPolicy(ctx context.Context, storeID string, have DocumentVersions) (PolicyStream, error)
-}
-
-// DocumentVersions returns the versions of the documents in force.
-func (g *Gateway) DocumentVersions() DocumentVersions {
-	var v DocumentVersions
-	if k := g.keys.Load(); k != nil {
-		v.Keyset = k.Version
-	}
-	pol := g.Policy()
-	if pol.Chain != nil {
-		v.Policy = pol.Chain.Version
-	}
-	if pol.Store != nil {
-		v.StorePolicy = pol.Store.Version
-	}
-	v.Freeze = g.FreezeList().Version
-	return v
-}
-
-// ApplyDocument applies a signed document of any kind: see ApplyKeyset,
-// ApplyPolicy and ApplyFreezeList.
-func (g *Gateway) ApplyDocument(ctx context.Context, kind DocumentKind, raw []byte) (uint64, bool, error) {
-	switch kind {
-	case DocumentKeyset:
-		return g.ApplyKeyset(ctx, raw)
-	case DocumentPolicy, DocumentStorePolicy:
-		return g.ApplyPolicy(ctx, raw)
-	case DocumentFreeze:
-		return g.ApplyFreezeList(ctx, raw)
-	}
-	return 0, false, Errorf(EINVALID, "unknown document kind %q", kind)
 }
 
 // PolicyWatcher keeps HQ's policy stream open (DESIGN.md, "Policy from

@@ -79,3 +79,22 @@ func (p *Pruner) Prune(ctx context.Context) (spent, buckets int, err error) {
 	}
 	return spent, buckets, errors.Join(serr, cerr)
 }
+
+// PruneSpent forgets spent token ids whose expiry, plus the clock skew
+// allowance and margin, lies in the past: such tokens are refused as expired
+// anyway.
+func (g *Gateway) PruneSpent(ctx context.Context, margin time.Duration) (int, error) {
+	skew := g.Verifier.Skew
+	if skew <= 0 {
+		skew = DefaultClockSkew
+	}
+	return g.Store.PruneSpent(ctx, g.Now().Add(-skew-margin))
+}
+
+// PruneCounters forgets counter buckets older than the longest window in
+// force (plus one bucket): no check counts them any more. A window
+// lengthened later counts only the charges still held.
+func (g *Gateway) PruneCounters(ctx context.Context) (int, error) {
+	cutoff := WindowStart(g.Now(), g.Policy().longestWindow()) - int64(CounterBucket/time.Second)
+	return g.Store.PruneCounters(ctx, cutoff)
+}
