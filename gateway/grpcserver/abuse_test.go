@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -72,16 +71,7 @@ func newAbuseStack(t *testing.T, opts ...grpc.ServerOption) *abuseStack {
 	t.Helper()
 	rootPub, rootPriv, _ := gateway.GenerateKey()
 	tokPub, tokPriv, _ := gateway.GenerateKey()
-	st, err := storecache.Open(filepath.Join(t.TempDir(), "storegate.db"), storecache.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("bbolt check: %v", err)
-		}
-		st.Close()
-	})
+	st := mustOpenStore(t, t.TempDir())
 	s := &abuseStack{store: st, central: &countingCentral{}, token: tokPriv}
 	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: s.central, RootKey: rootPub}
 	if err := gw.Open(context.Background()); err != nil {

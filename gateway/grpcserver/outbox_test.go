@@ -45,16 +45,7 @@ func newOfflineStack(t *testing.T) *offlineStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	st, err := storecache.Open(filepath.Join(dir, "storegate.db"), storecache.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("bbolt check: %v", err)
-		}
-		st.Close()
-	})
+	st := mustOpenStore(t, dir)
 	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: centralclient.New(conn), RootKey: keys.RootPublic,
 		CentralTimeout: time.Second, Offline: gateway.FixedOffline{Caps: offlineCaps}}
 	if err := gw.Open(context.Background()); err != nil {

@@ -83,16 +83,7 @@ func newRecovery(t *testing.T) *recovery {
 	if err := ledger.EnsureAccount("acct-0001", 100000); err != nil {
 		t.Fatal(err)
 	}
-	st, err := storecache.Open(filepath.Join(dir, "storegate.db"), storecache.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("bbolt check: %v", err)
-		}
-		st.Close()
-	})
+	st := mustOpenStore(t, dir)
 	return &recovery{ledger: ledger, central: &ledgerCentral{ledger: ledger, keys: keys.Keyring}, store: st, keys: keys}
 }
 

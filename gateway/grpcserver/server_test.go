@@ -25,7 +25,6 @@ import (
 	"storegate/gateway/centralclient"
 	"storegate/gateway/grpcserver"
 	storegatev1 "storegate/proto/storegate/v1"
-	"storegate/storecache"
 )
 
 // serve starts a gRPC server on a loopback port and returns a client
@@ -82,16 +81,7 @@ func newStack(t *testing.T) *stack {
 	svc := central.NewService(ledger, pub, func() *gateway.Keyring { return keys.Keyring })
 	hqConn := serve(t, func(s *grpc.Server) { storegatev1.RegisterCentralServiceServer(s, svc) })
 
-	st, err := storecache.Open(filepath.Join(dir, "storegate.db"), storecache.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("bbolt check: %v", err)
-		}
-		st.Close()
-	})
+	st := mustOpenStore(t, dir)
 	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: centralclient.New(hqConn), RootKey: keys.RootPublic, CentralTimeout: 5 * time.Second}
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
@@ -263,16 +253,7 @@ func openServer(t *testing.T) *opened {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := storecache.Open(filepath.Join(dir, "storegate.db"), storecache.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Check(); err != nil {
-			t.Errorf("bbolt check: %v", err)
-		}
-		st.Close()
-	})
+	st := mustOpenStore(t, dir)
 	hq := &heldCentral{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: hq, RootKey: keys.RootPublic, CentralTimeout: time.Minute}
 	if err := gw.Open(context.Background()); err != nil {
