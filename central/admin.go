@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"storegate/gateway"
+	"storegate/gateway/wire"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
@@ -29,7 +30,7 @@ func (s *AdminService) PublishDocument(ctx context.Context, req *storegatev1.Pub
 	if logger == nil {
 		logger = discard
 	}
-	doc, changed, err := s.Publisher.Publish(req.GetKind(), req.GetDocument().GetCoseSign1())
+	doc, changed, err := s.Publisher.Publish(wire.DocumentKindFromProto(req.GetKind()), req.GetDocument().GetCoseSign1())
 	if err != nil {
 		logger.WarnContext(ctx, "publication refused", "kind", req.GetKind().String(), "err", gateway.ErrorMessage(err))
 		return nil, grpcError(ctx, logger, "publish document", err)
@@ -52,7 +53,7 @@ func (s *AdminService) ListDocuments(ctx context.Context, _ *storegatev1.ListDoc
 
 func publishedToProto(d Document) *storegatev1.PublishedDocument {
 	return &storegatev1.PublishedDocument{
-		Kind:        d.Kind,
+		Kind:        wire.DocumentKindToProto(d.Kind),
 		Version:     d.Version,
 		StoreId:     d.StoreID,
 		Document:    &storegatev1.SignedDocument{CoseSign1: d.Raw},

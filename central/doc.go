@@ -21,6 +21,9 @@
 //     at-least-once while the books stay exactly-once;
 //   - approve the same token id or payment code for two different sales: the
 //     authorization is recorded in the transaction that debits the account;
-//   - leak internal errors to a client: errors reach gRPC through one table
-//     (grpcCodes) and anything unexpected is answered as Internal.
+//   - leak internal errors to a client: errors reach gRPC through package
+//     wire's one table, anything unexpected is answered as a bare Internal,
+//     and grpcError logs it in full here instead;
+//   - import another adapter: conversions to and from storegate.v1 are
+//     package wire's.
 package central

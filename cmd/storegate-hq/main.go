@@ -217,7 +217,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := m.publisher.Publish(storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
+	if _, _, err := m.publisher.Publish(gateway.DocumentKeyset, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
 		return fmt.Errorf("publish keyset: %w", err)
 	}
 	// Tokens are checked against the latest published keyset, so that a

@@ -1,15 +1,14 @@
 // Package grpcserver is storegated's gRPC face: PaymentService for the lanes'
-// POS terminals and AdminService for HQ, translating between the
-// storegate.v1 contract and the gateway domain.
+// POS terminals and AdminService for HQ, over the gateway domain.
 //
 // Handlers stay thin: validation and decisions live in package gateway, and
-// domain errors become gRPC statuses through one table (codes.go). The
-// server's limits live in limits.go (message size, keepalive, a default
-// deadline, panic recovery, and the Observer that metrics hang on), and
-// health.go keeps grpc.health.v1 truthful about whether the store can be
-// written.
+// every conversion between the storegate.v1 contract and the domain,
+// domain errors to gRPC statuses included, is package wire's. The server's
+// limits live in limits.go (message size, keepalive, a default deadline,
+// panic recovery, and the wire.Observer that metrics hang on), and health.go
+// keeps grpc.health.v1 truthful about whether the store can be written.
 //
 // It must never put a full payment token or an internal error text in a
-// response or a log line, and never import a metrics library: metrics are an
-// Observer that cmd/storegated wires in.
+// response or a log line, and never import a metrics library or another
+// adapter: metrics are a wire.Observer that cmd/storegated wires in.
 package grpcserver
