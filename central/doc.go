@@ -9,8 +9,8 @@
 // It backs the demo, the end-to-end tests and the crash tests, so the
 // correctness of its books comes before features. Its state lives in one
 // bbolt file (Ledger); Service is its gRPC face (storegate.v1.CentralService)
-// and Publisher fans signed documents out to the stores. LoadHQKeys and
-// InitHQKeys manage the HQ root and token-signing keys on disk.
+// and Publisher fans signed documents out to the stores. HQ's keys on disk
+// are package hqkeys'.
 //
 // The package must never:
 //   - log or store a full payment token or payment code: logs name a

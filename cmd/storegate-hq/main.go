@@ -30,6 +30,7 @@ import (
 	"storegate/central"
 	"storegate/certs"
 	"storegate/gateway"
+	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
@@ -197,7 +198,7 @@ func (m *Main) ParseFlags(args []string) error {
 // Run opens the ledger, publishes the keyset and serves.
 func (m *Main) Run(ctx context.Context) error {
 	m.logger = slog.New(slog.NewJSONHandler(m.Stderr, nil))
-	keys, err := central.LoadHQKeys(m.KeysDir)
+	keys, err := hqkeys.Load(m.KeysDir)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,7 @@ import (
 
 	"storegate/central"
 	"storegate/gateway"
+	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
@@ -193,7 +194,7 @@ type world struct {
 	// t owns the processes and connections, so that a subtest that
 	// restarts the gateway does not take it down when it ends.
 	t        *testing.T
-	keys     *central.HQKeys
+	keys     *hqkeys.Keys
 	keysDir  string
 	hqData   string
 	gwData   string
@@ -212,7 +213,7 @@ func newWorld(t *testing.T, extra ...string) *world {
 	t.Helper()
 	w := &world{t: t, keysDir: t.TempDir(), hqData: t.TempDir(), gwData: t.TempDir(), extra: extra}
 	var err error
-	if w.keys, err = central.InitHQKeys(w.keysDir); err != nil {
+	if w.keys, err = hqkeys.Init(w.keysDir); err != nil {
 		t.Fatal(err)
 	}
 	w.startHQ("127.0.0.1:0")
@@ -529,7 +530,7 @@ func TestStoregated_Flags(t *testing.T) {
 		return string(out), 0
 	}
 	keys := t.TempDir()
-	if _, err := central.InitHQKeys(keys); err != nil {
+	if _, err := hqkeys.Init(keys); err != nil {
 		t.Fatal(err)
 	}
 	base := []string{"--store-id", "s1", "--central", "127.0.0.1:1", "--root-key", filepath.Join(keys, "root.pub"), "--data", t.TempDir()}

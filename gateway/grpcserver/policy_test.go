@@ -16,6 +16,7 @@ import (
 	"storegate/central"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
+	"storegate/hqkeys"
 	documentv1 "storegate/proto/storegate/document/v1"
 	storegatev1 "storegate/proto/storegate/v1"
 	"storegate/storecache"
@@ -180,7 +181,7 @@ func (h *hq) stop() {
 // delivers what was published meanwhile.
 func TestPolicyWatcher_OverGRPC(t *testing.T) {
 	dir := t.TempDir()
-	keys, err := central.InitHQKeys(filepath.Join(dir, "keys"))
+	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatal(err)
 	}

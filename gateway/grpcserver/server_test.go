@@ -20,6 +20,7 @@ import (
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
 	"storegate/gateway/grpcserver"
+	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
 	"storegate/storecache"
 )
@@ -49,7 +50,7 @@ func serve(t *testing.T, register func(s *grpc.Server)) *grpc.ClientConn {
 type stack struct {
 	payments  storegatev1.PaymentServiceClient
 	admin     storegatev1.AdminServiceClient
-	keys      *central.HQKeys
+	keys      *hqkeys.Keys
 	ledger    *central.Ledger
 	publisher *central.Publisher
 	gw        *gateway.Gateway
@@ -58,7 +59,7 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := central.InitHQKeys(filepath.Join(dir, "keys"))
+	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatal(err)
 	}
