@@ -103,7 +103,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	srv := grpc.NewServer()
 	storegatev1.RegisterCentralServiceServer(srv, f.Service)
-	storegatev1.RegisterHQAdminServiceServer(srv, &central.AdminService{Publisher: f.Publisher})
+	storegatev1.RegisterHQAdminServiceServer(srv, &central.AdminService{Publisher: f.Publisher, Ledger: f.Ledger})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -38,6 +38,9 @@ import (
 var Version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "books" {
+		os.Exit(runBooks(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	m := NewMain()
@@ -138,7 +141,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("storegate-hq", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "storegate-hq: the reference central service (HQ).\n\nUsage: storegate-hq --data DIR --keys DIR [flags]\n\nKeys come from `storegatectl keys init --dir DIR`. Stores connect to --listen;\nstoregatectl publishes signed policies, freeze lists and keysets on --admin-listen.\n\n")
+		fmt.Fprintf(fs.Output(), "storegate-hq: the reference central service (HQ).\n\nUsage: storegate-hq --data DIR --keys DIR [flags]\n       storegate-hq books --data DIR [--json]\n\nKeys come from `storegatectl keys init --dir DIR`. Stores connect to --listen;\nstoregatectl publishes signed policies, freeze lists and keysets on --admin-listen.\n\n")
 		fs.PrintDefaults()
 	}
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -244,7 +247,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("admin listen: %w", err)
 	}
 	m.admin = grpc.NewServer()
-	storegatev1.RegisterHQAdminServiceServer(m.admin, &central.AdminService{Publisher: m.publisher, Logger: m.logger.With("part", "admin")})
+	storegatev1.RegisterHQAdminServiceServer(m.admin, &central.AdminService{Publisher: m.publisher, Ledger: m.ledger, Logger: m.logger.With("part", "admin")})
 	reflection.Register(m.admin)
 	m.wg.Add(1)
 	go func() {
