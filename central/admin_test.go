@@ -19,13 +19,7 @@ import (
 func TestAdminService_GetBooks(t *testing.T) {
 	f := newFixture(t)
 	f.MustAccount(t, "acct-2", 500)
-	f.MustAccount(t, "acct-1", 10_000)
-	held := f.MustApprove(t, sale(f.Mint(t, "acct-1"), "txn-1", 1_000)).GetAuthorizationId()
-	captured := f.MustApprove(t, sale(f.Mint(t, "acct-1"), "txn-2", 2_000)).GetAuthorizationId()
-	wantStatus(t, f.MustSubmit(t, capture("stl-2", captured, "acct-1", 2_000)), "stl-2", accepted)
-	wantStatus(t, f.MustSubmit(t, offlineCapture("stl-3", "acct-1", 3_000)), "stl-3", accepted)
-	wantStatus(t, f.MustSubmit(t, reversal("rev-3", "stl-3", 3_000)), "rev-3", accepted)
-	wantStatus(t, f.MustSubmit(t, offlineCapture("stl-4", "acct-1", 1_000_000)), "stl-4", refused)
+	held, _ := f.MustBookADay(t)
 
 	res, err := f.Admin.GetBooks(context.Background(), &storegatev1.GetBooksRequest{})
 	if err != nil {

@@ -39,6 +39,19 @@ func (e enum[D, W]) domain(w W) (D, bool) {
 	return d, ok
 }
 
+// domainOrName returns w's domain value from e, or for a value e does not
+// name, w's wire name as a domain value: a string-valued domain enum then
+// refuses it by name rather than taking it for another value.
+func domainOrName[D ~string, W interface {
+	comparable
+	String() string
+}](e enum[D, W], w W) D {
+	if d, ok := e.domain(w); ok {
+		return d
+	}
+	return D(w.String())
+}
+
 // The tables. A local decision (declined before anyone was asked) travels
 // as DECISION_MODE_UNSPECIFIED; every other zero wire value is unnamed.
 var (
@@ -97,12 +110,7 @@ func ModeToProto(m gateway.Mode) storegatev1.DecisionMode { return modes.wire(m)
 // ModeFromProto converts a wire decision mode: UNSPECIFIED is a local
 // decision. A value this build does not know comes back under its wire
 // name, which names no mode the domain has.
-func ModeFromProto(m storegatev1.DecisionMode) gateway.Mode {
-	if d, ok := modes.domain(m); ok {
-		return d
-	}
-	return gateway.Mode(m.String())
-}
+func ModeFromProto(m storegatev1.DecisionMode) gateway.Mode { return domainOrName(modes, m) }
 
 // SettlementKindToProto converts a settlement kind; UNSPECIFIED for one the
 // table does not name.
@@ -114,10 +122,7 @@ func SettlementKindToProto(k gateway.SettlementKind) storegatev1.SettlementKind 
 // does not know comes back under its wire name, so that the domain refuses
 // it by name rather than taking it for another.
 func SettlementKindFromProto(k storegatev1.SettlementKind) gateway.SettlementKind {
-	if d, ok := settlementKinds.domain(k); ok {
-		return d
-	}
-	return gateway.SettlementKind(k.String())
+	return domainOrName(settlementKinds, k)
 }
 
 // SettlementStatusToProto converts central's answer for a settlement;
@@ -142,10 +147,7 @@ func DocumentKindToProto(k gateway.DocumentKind) storegatev1.DocumentKind {
 // does not know comes back under its wire name, for the domain to refuse
 // and log by name.
 func DocumentKindFromProto(k storegatev1.DocumentKind) gateway.DocumentKind {
-	if d, ok := documentKinds.domain(k); ok {
-		return d
-	}
-	return gateway.DocumentKind(k.String())
+	return domainOrName(documentKinds, k)
 }
 
 // ScanKindToProto converts what a scanner read; UNSPECIFIED for a kind the
