@@ -149,6 +149,12 @@ func (l *Ledger) Books() (*Books, error) {
 // offline approval) spent its token, and each token spent offline names that
 // capture. It returns every problem found, joined.
 func (b *Books) Verify() error {
+	return errors.Join(b.Problems()...)
+}
+
+// Problems returns every problem Verify finds, one error each; none when
+// the books balance.
+func (b *Books) Problems() []error {
 	errs := append([]error(nil), b.problems...)
 	for id, ab := range b.Accounts {
 		if want := ab.Funded - ab.Debited + ab.Credited; ab.Balance != want {
@@ -231,5 +237,5 @@ func (b *Books) Verify() error {
 			errs = append(errs, fmt.Errorf("authorization %s is %s but no accepted capture names it", id, a.Status))
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }

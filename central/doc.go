@@ -12,8 +12,7 @@
 // and Publisher fans signed documents out to the stores. Server (server.go)
 // owns the gRPC servers, the stores' and the operators', with health and
 // reflection, and drains them at Close; HoldVoider (holds.go) gives back
-// holds no store captured. LoadHQKeys and InitHQKeys manage the HQ root and
-// token-signing keys on disk.
+// holds no store captured. HQ's keys on disk are package hqkeys'.
 //
 // The package must never:
 //   - log or store a full payment token or payment code: logs name a
@@ -24,6 +23,9 @@
 //     at-least-once while the books stay exactly-once;
 //   - approve the same token id or payment code for two different sales: the
 //     authorization is recorded in the transaction that debits the account;
-//   - leak internal errors to a client: errors reach gRPC through one table
-//     (grpcCodes) and anything unexpected is answered as Internal.
+//   - leak internal errors to a client: errors reach gRPC through package
+//     wire's one table, anything unexpected is answered as a bare Internal,
+//     and grpcError logs it in full here instead;
+//   - import another adapter: conversions to and from storegate.v1 are
+//     package wire's.
 package central

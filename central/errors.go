@@ -7,29 +7,19 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"storegate/gateway"
+	"storegate/gateway/wire"
 )
 
-// grpcCodes is the one table from the domain's error codes to gRPC codes.
-// A code missing here is answered as Internal.
-var grpcCodes = map[string]codes.Code{
-	gateway.EINVALID:     codes.InvalidArgument,
-	gateway.ENOTFOUND:    codes.NotFound,
-	gateway.ECONFLICT:    codes.FailedPrecondition,
-	gateway.ESTALE:       codes.FailedPrecondition,
-	gateway.EUNAVAILABLE: codes.Unavailable,
-	gateway.EINTERNAL:    codes.Internal,
-}
-
-// grpcError turns a domain error into a gRPC status error. Internal errors
-// are logged in full and answered with a generic message, so that nothing
-// of the machinery reaches a client.
+// grpcError turns a domain error into a gRPC status error through wire's
+// one table. Internal errors are logged in full here, since the client is
+// answered only "internal error", so that nothing of the machinery reaches
+// it.
 func grpcError(ctx context.Context, logger *slog.Logger, op string, err error) error {
-	code, ok := grpcCodes[gateway.ErrorCode(err)]
-	if !ok || code == codes.Internal {
+	st := wire.Status(err)
+	if code := status.Code(st); code == codes.Internal {
 		logger.ErrorContext(ctx, op+" failed", "err", err)
-		return status.Error(codes.Internal, "internal error")
+	} else {
+		logger.DebugContext(ctx, op+" refused", "code", code.String(), "err", err)
 	}
-	logger.DebugContext(ctx, op+" refused", "code", code.String(), "err", err)
-	return status.Error(code, gateway.ErrorMessage(err))
+	return st
 }

@@ -172,13 +172,7 @@ func TestLedger_PersistsAcrossReopen(t *testing.T) {
 
 func TestBooks_Totals(t *testing.T) {
 	f := newFixture(t)
-	f.MustAccount(t, "acct-1", 10_000)
-	held := f.MustApprove(t, sale(f.Mint(t, "acct-1"), "txn-1", 1_000)).GetAuthorizationId()
-	captured := f.MustApprove(t, sale(f.Mint(t, "acct-1"), "txn-2", 2_000)).GetAuthorizationId()
-	wantStatus(t, f.MustSubmit(t, capture("stl-2", captured, "acct-1", 2_000)), "stl-2", accepted)
-	wantStatus(t, f.MustSubmit(t, offlineCapture("stl-3", "acct-1", 3_000)), "stl-3", accepted)
-	wantStatus(t, f.MustSubmit(t, reversal("rev-3", "stl-3", 3_000)), "rev-3", accepted)
-	wantStatus(t, f.MustSubmit(t, offlineCapture("stl-4", "acct-1", 1_000_000)), "stl-4", refused)
+	held, captured := f.MustBookADay(t)
 
 	books, err := f.Ledger.Books()
 	if err != nil {

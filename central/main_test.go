@@ -103,7 +103,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	srv := grpc.NewServer()
 	storegatev1.RegisterCentralServiceServer(srv, f.Service)
-	storegatev1.RegisterHQAdminServiceServer(srv, &central.AdminService{Publisher: f.Publisher})
+	storegatev1.RegisterHQAdminServiceServer(srv, &central.AdminService{Publisher: f.Publisher, Ledger: f.Ledger})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -125,6 +125,23 @@ func newFixture(t *testing.T) *fixture {
 	f.Client = storegatev1.NewCentralServiceClient(conn)
 	f.Admin = storegatev1.NewHQAdminServiceClient(conn)
 	return f
+}
+
+// MustBookADay opens acct-1 with 10000 and books a day of its sales: a hold
+// of 1000 never captured (txn-1), a sale of 2000 captured as stl-2, an
+// offline capture of 3000 reversed (stl-3 by rev-3), and an offline capture
+// refused for want of funds (stl-4). It returns the held and the captured
+// authorization ids.
+func (f *fixture) MustBookADay(t testing.TB) (held, captured string) {
+	t.Helper()
+	f.MustAccount(t, "acct-1", 10_000)
+	held = f.MustApprove(t, sale(f.Mint(t, "acct-1"), "txn-1", 1_000)).GetAuthorizationId()
+	captured = f.MustApprove(t, sale(f.Mint(t, "acct-1"), "txn-2", 2_000)).GetAuthorizationId()
+	wantStatus(t, f.MustSubmit(t, capture("stl-2", captured, "acct-1", 2_000)), "stl-2", accepted)
+	wantStatus(t, f.MustSubmit(t, offlineCapture("stl-3", "acct-1", 3_000)), "stl-3", accepted)
+	wantStatus(t, f.MustSubmit(t, reversal("rev-3", "stl-3", 3_000)), "rev-3", accepted)
+	wantStatus(t, f.MustSubmit(t, offlineCapture("stl-4", "acct-1", 1_000_000)), "stl-4", refused)
+	return held, captured
 }
 
 // MustAccount creates an account with a balance.

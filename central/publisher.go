@@ -13,7 +13,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"storegate/gateway"
-	storegatev1 "storegate/proto/storegate/v1"
 )
 
 // DefaultWatchBuffer is how many publications a watcher may fall behind
@@ -22,7 +21,7 @@ const DefaultWatchBuffer = 16
 
 // Document is a signed document as HQ published it.
 type Document struct {
-	Kind    storegatev1.DocumentKind
+	Kind    gateway.DocumentKind
 	Version uint64
 	// StoreID is the store a policy is for; empty for the chain-wide policy
 	// and for every other kind.
@@ -43,30 +42,8 @@ type storedDocument struct {
 	PublishedAt time.Time `json:"published_at"`
 }
 
-// documentKinds maps the wire kinds to the names the documents bucket uses,
-// in the order a store should receive them: the keyset first, since it
-// names the keys that may sign the others.
-var documentKinds = []struct {
-	kind storegatev1.DocumentKind
-	name gateway.DocumentKind
-}{
-	{storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET, gateway.DocumentKeyset},
-	{storegatev1.DocumentKind_DOCUMENT_KIND_POLICY, gateway.DocumentPolicy},
-	{storegatev1.DocumentKind_DOCUMENT_KIND_FREEZE_LIST, gateway.DocumentFreeze},
-}
-
-func documentName(kind storegatev1.DocumentKind) (gateway.DocumentKind, error) {
-	for _, k := range documentKinds {
-		if k.kind == kind {
-			return k.name, nil
-		}
-	}
-	return "", gateway.Errorf(gateway.EINVALID, "unknown document kind %v", kind)
-}
-
 // documentKey is the documents bucket's key of the latest keyset or policy
-// of a scope: the kind's name, then "/" and the store id for a store's
-// policy.
+// of a scope: the kind, then "/" and the store id for a store's policy.
 func documentKey(name gateway.DocumentKind, storeID string) []byte {
 	if storeID == "" {
 		return []byte(name)
@@ -78,7 +55,7 @@ func (d Document) stored() storedDocument {
 	return storedDocument{Version: d.Version, StoreID: d.StoreID, Snapshot: d.Snapshot, Raw: d.Raw, PublishedAt: d.PublishedAt.UTC()}
 }
 
-func (s storedDocument) document(kind storegatev1.DocumentKind) Document {
+func (s storedDocument) document(kind gateway.DocumentKind) Document {
 	return Document{Kind: kind, Version: s.Version, StoreID: s.StoreID, Snapshot: s.Snapshot, Raw: s.Raw, PublishedAt: s.PublishedAt}
 }
 
@@ -103,10 +80,10 @@ func (l *Ledger) loadDocuments() (*publishedDocuments, error) {
 			name, _, _ := strings.Cut(string(k), "/")
 			switch gateway.DocumentKind(name) {
 			case gateway.DocumentKeyset:
-				d := sd.document(storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET)
+				d := sd.document(gateway.DocumentKeyset)
 				docs.keyset = &d
 			case gateway.DocumentPolicy:
-				docs.policies[sd.StoreID] = sd.document(storegatev1.DocumentKind_DOCUMENT_KIND_POLICY)
+				docs.policies[sd.StoreID] = sd.document(gateway.DocumentPolicy)
 			}
 			// Freeze lists live in the freeze log.
 			return nil
@@ -119,7 +96,7 @@ func (l *Ledger) loadDocuments() (*publishedDocuments, error) {
 			if err := decodeJSON(v, &sd); err != nil {
 				return fmt.Errorf("freeze log %x: %w", k, err)
 			}
-			docs.freeze = append(docs.freeze, sd.document(storegatev1.DocumentKind_DOCUMENT_KIND_FREEZE_LIST))
+			docs.freeze = append(docs.freeze, sd.document(gateway.DocumentFreeze))
 			return nil
 		})
 	})
@@ -135,11 +112,7 @@ func (l *Ledger) loadDocuments() (*publishedDocuments, error) {
 func (l *Ledger) saveDocument(doc Document, list *gateway.FreezeList) error {
 	return l.db.Update(func(tx *bolt.Tx) error {
 		if list == nil {
-			name, err := documentName(doc.Kind)
-			if err != nil {
-				return err
-			}
-			return putJSON(tx.Bucket(documentsBucket), documentKey(name, doc.StoreID), doc.stored())
+			return putJSON(tx.Bucket(documentsBucket), documentKey(doc.Kind, doc.StoreID), doc.stored())
 		}
 		log := tx.Bucket(freezeLogBucket)
 		if list.Snapshot {
@@ -220,7 +193,7 @@ func (p *Publisher) Keyring() *gateway.Keyring {
 // (ESTALE), the same version with other content and a freeze delta that
 // does not follow the latest freeze version (ECONFLICT); publishing the
 // same document again changes nothing. Publish never waits for a watcher.
-func (p *Publisher) Publish(kind storegatev1.DocumentKind, raw []byte) (Document, bool, error) {
+func (p *Publisher) Publish(kind gateway.DocumentKind, raw []byte) (Document, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -234,12 +207,12 @@ func (p *Publisher) Publish(kind storegatev1.DocumentKind, raw []byte) (Document
 		err     error
 	)
 	switch kind {
-	case storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET:
+	case gateway.DocumentKeyset:
 		if keyring, err = gateway.OpenKeyset(raw, p.root); err != nil {
 			return Document{}, false, err
 		}
 		doc.Version, held = keyring.Version, p.docs.keyset
-	case storegatev1.DocumentKind_DOCUMENT_KIND_POLICY:
+	case gateway.DocumentPolicy:
 		pol, err := gateway.OpenPolicy(raw, p.root, p.keyring)
 		if err != nil {
 			return Document{}, false, err
@@ -248,7 +221,7 @@ func (p *Publisher) Publish(kind storegatev1.DocumentKind, raw []byte) (Document
 		if d, ok := p.docs.policies[pol.StoreID]; ok {
 			held = &d
 		}
-	case storegatev1.DocumentKind_DOCUMENT_KIND_FREEZE_LIST:
+	case gateway.DocumentFreeze:
 		if list, err = gateway.OpenFreezeList(raw, p.root, p.keyring); err != nil {
 			return Document{}, false, err
 		}
@@ -257,7 +230,7 @@ func (p *Publisher) Publish(kind storegatev1.DocumentKind, raw []byte) (Document
 			held = &p.docs.freeze[n-1]
 		}
 	default:
-		return Document{}, false, gateway.Errorf(gateway.EINVALID, "unknown document kind %v", kind)
+		return Document{}, false, gateway.Errorf(gateway.EINVALID, "unknown document kind %q", kind)
 	}
 	if held != nil && held.Version == doc.Version {
 		if bytes.Equal(held.Raw, doc.Raw) {
@@ -280,9 +253,9 @@ func (p *Publisher) Publish(kind storegatev1.DocumentKind, raw []byte) (Document
 		return Document{}, false, err
 	}
 	switch kind {
-	case storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET:
+	case gateway.DocumentKeyset:
 		p.docs.keyset, p.keyring = &doc, keyring
-	case storegatev1.DocumentKind_DOCUMENT_KIND_POLICY:
+	case gateway.DocumentPolicy:
 		p.docs.policies[doc.StoreID] = doc
 	default:
 		if doc.Snapshot {
@@ -305,11 +278,10 @@ func (p *Publisher) Publish(kind storegatev1.DocumentKind, raw []byte) (Document
 
 // describe names a document's kind and scope for messages.
 func describe(d Document) string {
-	name, _ := documentName(d.Kind)
 	if d.StoreID != "" {
-		return fmt.Sprintf("%s for store %s", name, d.StoreID)
+		return fmt.Sprintf("%s for store %s", d.Kind, d.StoreID)
 	}
-	return string(name)
+	return string(d.Kind)
 }
 
 // Documents returns the latest published documents: the keyset, the
@@ -336,17 +308,6 @@ func (p *Publisher) Documents() []Document {
 	return out
 }
 
-// Versions are the versions of the documents a store holds; zero for a
-// kind it holds none of.
-type Versions struct {
-	Keyset uint64
-	// Policy is the chain-wide policy's version, StorePolicy the store's
-	// own.
-	Policy      uint64
-	StorePolicy uint64
-	Freeze      uint64
-}
-
 // Watch returns what store storeID lacks, given the versions it holds, and
 // a watcher that receives every later publication for that store (the
 // chain's documents and its own policy). What it lacks comes keyset first,
@@ -355,7 +316,7 @@ type Versions struct {
 // snapshot, else the deltas after the store's version, in order. Nothing
 // published is missed or sent twice between the two. The caller must Close
 // the watcher.
-func (p *Publisher) Watch(storeID string, have Versions) ([]Document, *Watcher) {
+func (p *Publisher) Watch(storeID string, have gateway.DocumentVersions) ([]Document, *Watcher) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	size := p.Buffer

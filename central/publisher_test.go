@@ -15,14 +15,15 @@ import (
 
 	"storegate/central"
 	"storegate/gateway"
+	"storegate/gateway/wire"
 	documentv1 "storegate/proto/storegate/document/v1"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
 const (
-	kindKeyset = storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET
-	kindPolicy = storegatev1.DocumentKind_DOCUMENT_KIND_POLICY
-	kindFreeze = storegatev1.DocumentKind_DOCUMENT_KIND_FREEZE_LIST
+	kindKeyset = gateway.DocumentKeyset
+	kindPolicy = gateway.DocumentPolicy
+	kindFreeze = gateway.DocumentFreeze
 )
 
 // signer makes real signed documents with a root key. A document of a
@@ -43,7 +44,7 @@ func newSigner(root ed25519.PrivateKey) *signer {
 // doc returns the document of kind at version: a keyset naming one token
 // key, a chain-wide policy, or a freeze-list snapshot freezing
 // "acct-v<version>".
-func (s *signer) doc(tb testing.TB, kind storegatev1.DocumentKind, version uint64) []byte {
+func (s *signer) doc(tb testing.TB, kind gateway.DocumentKind, version uint64) []byte {
 	tb.Helper()
 	switch kind {
 	case kindPolicy:
@@ -88,7 +89,7 @@ func (s *signer) once(tb testing.TB, key string, sign func() ([]byte, error)) []
 	return raw
 }
 
-func mustPublishRaw(tb testing.TB, p *central.Publisher, kind storegatev1.DocumentKind, raw []byte) central.Document {
+func mustPublishRaw(tb testing.TB, p *central.Publisher, kind gateway.DocumentKind, raw []byte) central.Document {
 	tb.Helper()
 	d, changed, err := p.Publish(kind, raw)
 	if err != nil || !changed {
@@ -98,13 +99,13 @@ func mustPublishRaw(tb testing.TB, p *central.Publisher, kind storegatev1.Docume
 }
 
 // mustRecv receives one message and checks its kind, version and bytes.
-func mustRecv(t testing.TB, stream storegatev1.CentralService_WatchPolicyClient, kind storegatev1.DocumentKind, version uint64, want []byte) {
+func mustRecv(t testing.TB, stream storegatev1.CentralService_WatchPolicyClient, kind gateway.DocumentKind, version uint64, want []byte) {
 	t.Helper()
 	msg, err := stream.Recv()
 	if err != nil {
 		t.Fatalf("Recv: %v, want %v v%d", err, kind, version)
 	}
-	if msg.GetKind() != kind || msg.GetVersion() != version {
+	if msg.GetKind() != wire.DocumentKindToProto(kind) || msg.GetVersion() != version {
 		t.Fatalf("Recv: got %v v%d, want %v v%d", msg.GetKind(), msg.GetVersion(), kind, version)
 	}
 	if got := msg.GetDocument().GetCoseSign1(); !bytes.Equal(got, want) {
@@ -145,7 +146,7 @@ func (f *fixture) watch(t *testing.T, req *storegatev1.WatchPolicyRequest) store
 func TestWatchPolicy_Resume(t *testing.T) {
 	f := newFixture(t)
 	s := newSigner(f.RootKey)
-	publish := func(kind storegatev1.DocumentKind, version uint64) {
+	publish := func(kind gateway.DocumentKind, version uint64) {
 		t.Helper()
 		mustPublishRaw(t, f.Publisher, kind, s.doc(t, kind, version))
 	}
@@ -324,7 +325,7 @@ func TestPublisher_Publish(t *testing.T) {
 		}
 	})
 	t.Run("ErrUnknownKind", func(t *testing.T) {
-		_, _, err := p.Publish(storegatev1.DocumentKind_DOCUMENT_KIND_UNSPECIFIED, []byte("x"))
+		_, _, err := p.Publish(wire.DocumentKindFromProto(storegatev1.DocumentKind_DOCUMENT_KIND_UNSPECIFIED), []byte("x"))
 		if got := gateway.ErrorCode(err); got != gateway.EINVALID {
 			t.Errorf("got %q (%v), want %q", got, err, gateway.EINVALID)
 		}
@@ -421,7 +422,7 @@ func TestPublisher_FreezeLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer p.Close()
-		initial, w := p.Watch("store-1", central.Versions{})
+		initial, w := p.Watch("store-1", gateway.DocumentVersions{})
 		defer w.Close()
 		if len(initial) != 2 || initial[0].Version != 7 || !initial[0].Snapshot || initial[1].Version != 8 {
 			t.Errorf("catch-up after reopening: got %d documents, want the snapshot 7 and delta 8", len(initial))
@@ -440,9 +441,9 @@ func TestPublisher_SlowWatcher(t *testing.T) {
 	p.Buffer = 2
 	s := newSigner(root)
 
-	_, slow := p.Watch("store-1", central.Versions{})
+	_, slow := p.Watch("store-1", gateway.DocumentVersions{})
 	defer slow.Close()
-	_, fast := p.Watch("store-2", central.Versions{})
+	_, fast := p.Watch("store-2", gateway.DocumentVersions{})
 	defer fast.Close()
 
 	// Nobody reads the slow watcher; Publish must still return.
@@ -531,8 +532,8 @@ func TestAdminService(t *testing.T) {
 	f := newFixture(t)
 	s := newSigner(f.RootKey)
 	ctx := context.Background()
-	publish := func(kind storegatev1.DocumentKind, raw []byte) (*storegatev1.PublishDocumentResponse, error) {
-		return f.Admin.PublishDocument(ctx, &storegatev1.PublishDocumentRequest{Kind: kind, Document: &storegatev1.SignedDocument{CoseSign1: raw}})
+	publish := func(kind gateway.DocumentKind, raw []byte) (*storegatev1.PublishDocumentResponse, error) {
+		return f.Admin.PublishDocument(ctx, &storegatev1.PublishDocumentRequest{Kind: wire.DocumentKindToProto(kind), Document: &storegatev1.SignedDocument{CoseSign1: raw}})
 	}
 	res, err := publish(kindPolicy, s.policy(t, "store-1", 2))
 	if err != nil || res.GetUnchanged() || res.GetPublished().GetVersion() != 2 || res.GetPublished().GetStoreId() != "store-1" {

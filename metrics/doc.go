@@ -5,11 +5,12 @@
 // keyset version, policy and freeze-list versions and policy age, central
 // reachability, audit records) and each lane scanner's state.
 //
-// It is an adapter: it implements grpcserver.Observer and reads
-// gateway.Status; the domain never imports it. A gauge that status can
-// answer is one entry in the statusGauges table (status.go). Metrics.Open
-// serves them over HTTP at /metrics (server.go) and Close stops it, so that
-// the daemon builds no HTTP server of its own.
+// It is an adapter: it implements wire.Observer, which storegated's gRPC
+// server calls, and reads gateway.Status; the domain never imports it, and
+// it imports no other adapter. A gauge that status can answer is one entry
+// in the statusGauges table (status.go). Metrics.Open serves them over HTTP
+// at /metrics (server.go) and Close stops it, so that the daemon builds no
+// HTTP server of its own.
 //
 // It must never put an account id, a token or a POS transaction id in a label:
 // labels are small fixed sets, so that the series count stays bounded.

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"storegate/gateway"
-	"storegate/gateway/grpcserver"
+	"storegate/gateway/wire"
 )
 
 // Namespace prefixes every storegate metric.
@@ -42,8 +42,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Metrics holds storegated's metrics. It implements grpcserver.Observer;
-// Open serves them over HTTP.
+// Metrics holds storegated's metrics. It implements wire.Observer; Open
+// serves them over HTTP.
 type Metrics struct {
 	reg       *prometheus.Registry
 	logger    *slog.Logger
@@ -59,7 +59,7 @@ type Metrics struct {
 	served chan struct{}
 }
 
-var _ grpcserver.Observer = (*Metrics)(nil)
+var _ wire.Observer = (*Metrics)(nil)
 
 // New returns the metrics, registered on a registry of their own together
 // with the Go runtime's and the process's.
@@ -112,7 +112,7 @@ func New(o Options) *Metrics {
 }
 
 // ObserveAuthorize counts a decision and records the call's latency.
-func (m *Metrics) ObserveAuthorize(o grpcserver.AuthorizeObservation) {
+func (m *Metrics) ObserveAuthorize(o wire.AuthorizeObservation) {
 	result := o.Outcome
 	if result == "" {
 		result = o.Code.String()

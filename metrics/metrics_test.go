@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"storegate/gateway"
-	"storegate/gateway/grpcserver"
+	"storegate/gateway/wire"
 	"storegate/metrics"
 )
 
@@ -43,11 +43,11 @@ func wantLine(t *testing.T, text, line string) {
 
 func TestMetrics_Decisions(t *testing.T) {
 	m := metrics.New(metrics.Options{Version: "v1.2.3"})
-	m.ObserveAuthorize(grpcserver.AuthorizeObservation{Code: codes.OK, Outcome: "approved", Reason: "none", Mode: "online", Took: 30 * time.Millisecond})
-	m.ObserveAuthorize(grpcserver.AuthorizeObservation{Code: codes.OK, Outcome: "approved", Reason: "none", Mode: "online", Took: 40 * time.Millisecond})
-	m.ObserveAuthorize(grpcserver.AuthorizeObservation{Code: codes.OK, Outcome: "declined", Reason: "replayed", Mode: "local", Took: time.Millisecond})
-	m.ObserveAuthorize(grpcserver.AuthorizeObservation{Code: codes.OK, Outcome: "approved", Reason: "none", Mode: "online", Replayed: true, Took: time.Millisecond})
-	m.ObserveAuthorize(grpcserver.AuthorizeObservation{Code: codes.InvalidArgument, Took: time.Millisecond})
+	m.ObserveAuthorize(wire.AuthorizeObservation{Code: codes.OK, Outcome: "approved", Reason: "none", Mode: "online", Took: 30 * time.Millisecond})
+	m.ObserveAuthorize(wire.AuthorizeObservation{Code: codes.OK, Outcome: "approved", Reason: "none", Mode: "online", Took: 40 * time.Millisecond})
+	m.ObserveAuthorize(wire.AuthorizeObservation{Code: codes.OK, Outcome: "declined", Reason: "replayed", Mode: "local", Took: time.Millisecond})
+	m.ObserveAuthorize(wire.AuthorizeObservation{Code: codes.OK, Outcome: "approved", Reason: "none", Mode: "online", Replayed: true, Took: time.Millisecond})
+	m.ObserveAuthorize(wire.AuthorizeObservation{Code: codes.InvalidArgument, Took: time.Millisecond})
 	m.ObservePanic("/storegate.v1.PaymentService/GetStatus")
 	m.SetStoreWritable(true)
 	text := scrape(t, m)

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 
 	"storegate/gateway"
+	"storegate/gateway/wire"
 	documentv1 "storegate/proto/storegate/document/v1"
 	storegatev1 "storegate/proto/storegate/v1"
 )
@@ -18,7 +19,7 @@ import (
 // freezeDocumentKind is the kind of document the freeze propagation
 // publishes: a freeze list, the document that must reach every store within
 // a second.
-const freezeDocumentKind = storegatev1.DocumentKind_DOCUMENT_KIND_FREEZE_LIST
+const freezeDocumentKind = gateway.DocumentFreeze
 
 // Freeze is the fan-out of one HQ publication to many gateways' policy
 // streams.
@@ -149,7 +150,7 @@ func measureFreeze(ctx context.Context, h *hq, gateways, publications int) (*Fre
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	out := &Freeze{Gateways: gateways, Publications: publications, Kind: freezeDocumentKind.String(), SetupSeconds: time.Since(setup).Seconds()}
+	out := &Freeze{Gateways: gateways, Publications: publications, Kind: wire.DocumentKindToProto(freezeDocumentKind).String(), SetupSeconds: time.Since(setup).Seconds()}
 
 	version := uint64(1)
 	for _, d := range h.pub.Documents() {

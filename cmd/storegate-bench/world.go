@@ -21,6 +21,7 @@ import (
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
 	"storegate/gateway/grpcserver"
+	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
 	"storegate/storecache"
 )
@@ -49,7 +50,7 @@ func accountID(i int) string { return fmt.Sprintf("acct-%04d", i) }
 // hq is the reference central service on a loopback listener, over a ledger
 // in its own bbolt file (durable, as storegate-hq runs it).
 type hq struct {
-	keys    *central.HQKeys
+	keys    *hqkeys.Keys
 	keysDir string
 	ledger  *central.Ledger
 	pub     *central.Publisher
@@ -63,7 +64,7 @@ type hq struct {
 func startHQ(dir string, accounts int) (*hq, error) {
 	h := &hq{keysDir: filepath.Join(dir, "keys"), served: make(chan struct{})}
 	var err error
-	if h.keys, err = central.InitHQKeys(h.keysDir); err != nil {
+	if h.keys, err = hqkeys.Init(h.keysDir); err != nil {
 		return nil, err
 	}
 	if h.ledger, err = central.OpenLedger(filepath.Join(dir, "central.db"), central.LedgerOptions{}); err != nil {

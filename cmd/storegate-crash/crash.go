@@ -16,8 +16,8 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"storegate/central"
 	"storegate/gateway"
+	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
@@ -92,7 +92,7 @@ func (c *Config) validate() error {
 type harness struct {
 	cfg     Config
 	dir     string
-	keys    *central.HQKeys
+	keys    *hqkeys.Keys
 	hq, gw  *proc
 	rng     *rand.Rand
 	journal journal
@@ -177,7 +177,7 @@ func (h *harness) setup(ctx context.Context) error {
 	}
 	keysDir := filepath.Join(h.dir, "keys")
 	var err error
-	if h.keys, err = central.InitHQKeys(keysDir); err != nil {
+	if h.keys, err = hqkeys.Init(keysDir); err != nil {
 		return err
 	}
 	hqAddr, err := freePort(h.rng)

@@ -262,6 +262,18 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 
+	d.heading("HQ's books, from the running HQ: one capture and its reversal, each booked once; the balance is whole again")
+	books, err := d.ctl(ctx, 0, "hq", "books", "--hq", hqAdmin)
+	if err != nil {
+		return err
+	}
+	if err := expect(books, "acct-0001 100000 JPY"); err != nil {
+		return err
+	}
+	if err := expect(books, "settlements booked: 2"); err != nil {
+		return err
+	}
+
 	d.heading("Stop both services (SIGTERM: in-flight calls finish, the store is closed cleanly)")
 	for _, p := range []string{"storegated", "storegate-hq"} {
 		if err := d.stop(p); err != nil {
@@ -282,16 +294,13 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 
-	d.heading("HQ's books: one capture and its reversal, each booked once; the balance is whole again")
-	out, err = d.ctl(ctx, 0, "hq", "books", "--db", filepath.Join(d.path("hq"), "central.db"))
+	d.heading("With HQ stopped, its ledger file holds the same books, and they still add up")
+	out, err = d.exec(ctx, 0, "storegate-hq", "books", "--data", d.path("hq"))
 	if err != nil {
 		return err
 	}
-	if err := expect(out, "acct-0001 100000 JPY"); err != nil {
-		return err
-	}
-	if err := expect(out, "settlements booked: 2"); err != nil {
-		return err
+	if out != books {
+		return fmt.Errorf("storegate-hq books printed other books than the running HQ served")
 	}
 	return nil
 }
@@ -411,8 +420,15 @@ func (d *demo) heading(s string) {
 // ctl runs storegatectl, shows the command and its output, and checks its
 // exit code.
 func (d *demo) ctl(ctx context.Context, wantExit int, args ...string) (string, error) {
-	fmt.Fprintf(d.out, "$ storegatectl %s\n", shellJoin(args))
-	cmd := exec.CommandContext(ctx, filepath.Join(d.bin, "storegatectl"), args...)
+	return d.exec(ctx, wantExit, "storegatectl", args...)
+}
+
+// exec runs one of the demo's binaries as a person would type it, shows
+// its output, and returns its standard output; an exit status other than
+// wantExit is an error.
+func (d *demo) exec(ctx context.Context, wantExit int, name string, args ...string) (string, error) {
+	fmt.Fprintf(d.out, "$ %s %s\n", name, shellJoin(args))
+	cmd := exec.CommandContext(ctx, filepath.Join(d.bin, name), args...)
 	var buf bytes.Buffer
 	cmd.Stdout = io.MultiWriter(&buf, indent(d.out))
 	cmd.Stderr = indent(d.out)
@@ -425,7 +441,7 @@ func (d *demo) ctl(ctx context.Context, wantExit int, args ...string) (string, e
 		return "", err
 	}
 	if code != wantExit {
-		return "", fmt.Errorf("storegatectl %s exited %d, want %d", args[0], code, wantExit)
+		return "", fmt.Errorf("%s %s exited %d, want %d", name, args[0], code, wantExit)
 	}
 	return buf.String(), nil
 }

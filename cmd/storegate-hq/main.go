@@ -25,13 +25,16 @@ import (
 	"storegate/central"
 	"storegate/certs"
 	"storegate/gateway"
-	storegatev1 "storegate/proto/storegate/v1"
+	"storegate/hqkeys"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
 var Version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "books" {
+		os.Exit(runBooks(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	m := NewMain()
@@ -125,7 +128,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("storegate-hq", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "storegate-hq: the reference central service (HQ).\n\nUsage: storegate-hq --data DIR --keys DIR [flags]\n\nKeys come from `storegatectl keys init --dir DIR`. Stores connect to --listen;\nstoregatectl publishes signed policies, freeze lists and keysets on --admin-listen.\n\n")
+		fmt.Fprintf(fs.Output(), "storegate-hq: the reference central service (HQ).\n\nUsage: storegate-hq --data DIR --keys DIR [flags]\n       storegate-hq books --data DIR [--json]\n\nKeys come from `storegatectl keys init --dir DIR`. Stores connect to --listen;\nstoregatectl publishes signed policies, freeze lists and keysets on --admin-listen.\n\n")
 		fs.PrintDefaults()
 	}
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -187,7 +190,7 @@ func (m *Main) ParseFlags(args []string) error {
 // stops them.
 func (m *Main) Run(ctx context.Context) error {
 	m.logger = slog.New(slog.NewJSONHandler(m.Stderr, nil))
-	keys, err := central.LoadHQKeys(m.KeysDir)
+	keys, err := hqkeys.Load(m.KeysDir)
 	if err != nil {
 		return err
 	}
@@ -202,7 +205,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return err
 	}
-	m.ledger, err = central.OpenLedger(filepath.Join(m.DataDir, "central.db"), central.LedgerOptions{Currency: m.Currency})
+	m.ledger, err = central.OpenLedger(filepath.Join(m.DataDir, ledgerFile), central.LedgerOptions{Currency: m.Currency})
 	if err != nil {
 		return err
 	}
@@ -215,7 +218,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := m.publisher.Publish(storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
+	if _, _, err := m.publisher.Publish(gateway.DocumentKeyset, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
 		return fmt.Errorf("publish keyset: %w", err)
 	}
 	// Tokens are checked against the latest published keyset, so that a
@@ -239,7 +242,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.server = &central.Server{
 		Service: svc,
-		Admin:   &central.AdminService{Publisher: m.publisher, Logger: m.logger.With("part", "admin")},
+		Admin:   &central.AdminService{Publisher: m.publisher, Ledger: m.ledger, Logger: m.logger.With("part", "admin")},
 		Creds:   creds,
 		Logger:  m.logger,
 	}

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"storegate/central"
 	"storegate/gateway"
+	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
@@ -42,7 +42,7 @@ func TestHQ_Flags(t *testing.T) {
 // token against the account it opened.
 func TestHQ_Run(t *testing.T) {
 	dir := t.TempDir()
-	keys, err := central.InitHQKeys(filepath.Join(dir, "keys"))
+	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatal(err)
 	}

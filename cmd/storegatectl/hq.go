@@ -2,73 +2,65 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"sort"
-	"time"
+	"os"
 
-	"storegate/central"
+	"google.golang.org/grpc"
+
+	"storegate/cmd/internal/hqbooks"
+	storegatev1 "storegate/proto/storegate/v1"
 )
 
+// maxBooksMessage bounds the books' answer: the reference central service
+// sends its whole ledger, which outgrows gRPC's default 4 MiB after a long
+// crash test.
+const maxBooksMessage = 256 << 20
+
 func runHQBooks(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "hq books", "--db FILE [--json]",
-		"Shows the reference central service's books from its ledger file (storegate-hq\nstopped, or a copy): each account's balance and totals, the holds no store has\ncaptured yet, and every booked settlement. Checks the books add up (funded −\ndebited + credited = balance) and exits 1 if not.")
-	db := fs.String("db", "", "ledger file (central.db)")
+	fs := newFlags(e, "hq books", "[--hq ADDR] [--json]",
+		"Shows the reference central service's books, read from a running storegate-hq over its\n"+
+			"admin address: each account's balance and totals, the holds no store has captured yet,\n"+
+			"and every booked settlement. Checks the books add up (funded − debited + credited =\n"+
+			"balance, and every capture, reversal and hold agrees) and exits 1 if not. With\n"+
+			"storegate-hq stopped, `storegate-hq books --data DIR` reads its ledger file instead.")
+	addr := fs.String("hq", hqAdminAddr(), "storegate-hq admin address (or set STOREGATE_HQ)")
+	timeout := fs.Duration("timeout", callTimeout, "deadline for reading the books")
 	asJSON := fs.Bool("json", false, "print the books as JSON")
+	db := fs.String("db", "", "no longer read here: see `storegate-hq books --data DIR`")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *db == "" {
-		return usagef("--db is required")
+	if *db != "" {
+		return usagef("--db: storegatectl no longer opens HQ's ledger; with storegate-hq stopped run `storegate-hq books --data DIR`, or read a running one with --hq")
 	}
-	l, err := central.OpenLedger(*db, central.LedgerOptions{Timeout: 2 * time.Second})
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	// HQ's admin port is loopback only and serves no TLS.
+	conn, ctx, done, err := connect(ctx, &target{addr: *addr}, *timeout)
 	if err != nil {
 		return err
 	}
-	defer l.Close()
-	books, err := l.Books()
+	defer done()
+	books, err := storegatev1.NewHQAdminServiceClient(conn).GetBooks(ctx, &storegatev1.GetBooksRequest{}, grpc.MaxCallRecvMsgSize(maxBooksMessage))
 	if err != nil {
-		return err
+		return rpcError(err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(books); err != nil {
-			return err
-		}
+		err = hqbooks.WriteJSON(e.stdout, books)
 	} else {
-		ids := make([]string, 0, len(books.Accounts))
-		for id := range books.Accounts {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		fmt.Fprintln(e.stdout, "accounts (balance, then funded / debited / credited / held / captured / voided):")
-		for _, id := range ids {
-			a := books.Accounts[id]
-			fmt.Fprintf(e.stdout, "  %s %d %s  (%d / %d / %d / %d / %d / %d)\n", id, a.Balance, a.Currency, a.Funded, a.Debited, a.Credited, a.Held, a.Captured, a.Voided)
-		}
-		var held []central.Authorization
-		voided := 0
-		for _, a := range books.Authorizations {
-			switch a.Status {
-			case central.AuthHeld:
-				held = append(held, a)
-			case central.AuthVoided:
-				voided++
-			}
-		}
-		fmt.Fprintf(e.stdout, "holds not captured: %d (and %d voided after expiring)\n", len(held), voided)
-		for _, a := range held {
-			fmt.Fprintf(e.stdout, "  %s %d %s  store %s lane %s txn %s  since %s\n", a.ID, a.Amount, a.Currency, a.StoreID, a.Lane, a.POSTxnID, a.Created.Local().Format(time.DateTime))
-		}
-		fmt.Fprintf(e.stdout, "settlements booked: %d\n", len(books.Settlements))
-		for _, s := range books.Settlements {
-			status := s.Status.String()
-			fmt.Fprintf(e.stdout, "  %-8s %d %s  %s  store %s lane %s txn %s  %s %s\n", s.Kind, s.Amount, s.Currency, s.ID, s.StoreID, s.Lane, s.POSTxnID, status, s.Message)
-		}
+		err = hqbooks.Write(e.stdout, books)
 	}
-	if err := books.Verify(); err != nil {
-		return fmt.Errorf("books do not add up: %w", err)
+	if err != nil {
+		return err
 	}
-	return nil
+	return hqbooks.Check(books)
+}
+
+// hqAdminAddr is the default of every --hq flag: STOREGATE_HQ, else
+// storegate-hq's default admin address.
+func hqAdminAddr() string {
+	if addr := os.Getenv("STOREGATE_HQ"); addr != "" {
+		return addr
+	}
+	return defaultHQAdminAddr
 }

@@ -7,8 +7,8 @@ import (
 	"os"
 	"time"
 
-	"storegate/central"
 	"storegate/gateway"
+	"storegate/hqkeys"
 	documentv1 "storegate/proto/storegate/document/v1"
 	storegatev1 "storegate/proto/storegate/v1"
 )
@@ -23,7 +23,7 @@ func runKeysInit(ctx context.Context, e *env, args []string) error {
 	if *dir == "" {
 		return usagef("--dir is required")
 	}
-	keys, err := central.InitHQKeys(*dir)
+	keys, err := hqkeys.Init(*dir)
 	if err != nil {
 		return err
 	}

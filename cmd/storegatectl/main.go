@@ -69,7 +69,7 @@ func commands() []command {
 		{"audit export", "write the audit log as JSON lines for investigators", runAuditExport},
 		{"scan", "write a frame to a serial device as a barcode scanner would", runScan},
 		{"scans watch", "stream what a lane's scanner reads, as its POS sees it", runScansWatch},
-		{"hq books", "show the reference central service's books (from its ledger file, HQ stopped)", runHQBooks},
+		{"hq books", "show the reference central service's books and check they add up (from a running storegate-hq)", runHQBooks},
 	}
 }
 

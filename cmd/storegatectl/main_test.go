@@ -11,8 +11,8 @@ import (
 
 	"github.com/creack/pty"
 
-	"storegate/central"
 	"storegate/gateway"
+	"storegate/hqkeys"
 )
 
 // runCtl runs storegatectl in process and returns its output and exit code.
@@ -61,7 +61,7 @@ func TestCtl_KeysAndTokens(t *testing.T) {
 			t.Fatal("root.key was overwritten")
 		}
 	})
-	keys, err := central.LoadHQKeys(dir)
+	keys, err := hqkeys.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

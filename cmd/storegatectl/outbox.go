@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"storegate/gateway"
-	"storegate/gateway/grpcserver"
+	"storegate/gateway/wire"
 	storegatev1 "storegate/proto/storegate/v1"
 	"storegate/storecache"
 )
@@ -61,20 +61,19 @@ func outboxFromGateway(ctx context.Context, addr *target, limit int) (*storegate
 	return res, nil
 }
 
-// outboxFromFile reads the listing from a stopped gateway's store, through
-// the same server code a running gateway answers with.
+// outboxFromFile reads the listing from a stopped gateway's store, read
+// and converted as a running gateway answers it.
 func outboxFromFile(ctx context.Context, path string, limit int) (*storegatev1.ListOutboxResponse, error) {
 	st, err := storecache.OpenReadOnly(path, 2*time.Second)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	var store gateway.Store = st
-	res, err := (&grpcserver.Server{Store: store}).ListOutbox(ctx, &storegatev1.ListOutboxRequest{Limit: int32(limit)})
+	l, err := gateway.ListOutbox(ctx, st, limit)
 	if err != nil {
-		return nil, rpcError(err)
+		return nil, err
 	}
-	return res, nil
+	return wire.OutboxToProto(l), nil
 }
 
 func printOutbox(w io.Writer, res *storegatev1.ListOutboxResponse, now time.Time) {

@@ -33,12 +33,8 @@ type hqOptions struct {
 }
 
 func addHQFlags(fs *flag.FlagSet) *hqOptions {
-	addr := os.Getenv("STOREGATE_HQ")
-	if addr == "" {
-		addr = defaultHQAdminAddr
-	}
 	return &hqOptions{
-		addr:    fs.String("hq", addr, "storegate-hq admin address (or set STOREGATE_HQ)"),
+		addr:    fs.String("hq", hqAdminAddr(), "storegate-hq admin address (or set STOREGATE_HQ)"),
 		rootKey: fs.String("root-key", os.Getenv("STOREGATE_ROOT_KEY"), "HQ root private key that signs (PEM, PKCS#8; or set STOREGATE_ROOT_KEY)"),
 		timeout: fs.Duration("timeout", 10*time.Second, "deadline for the whole command"),
 		out:     fs.String("out", "", "also write the signed document published here (to push to a store with `document apply`)"),

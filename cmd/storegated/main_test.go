@@ -31,6 +31,7 @@ import (
 
 	"storegate/central"
 	"storegate/gateway"
+	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
@@ -177,7 +178,14 @@ func dial(t *testing.T, addr string) *grpc.ClientConn {
 // ctl runs storegatectl and returns its output and exit code.
 func ctl(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "storegatectl"), args...)
+	return runBinary(t, "storegatectl", args...)
+}
+
+// runBinary runs one of the built binaries to its end and returns its
+// output, standard output and error together, and its exit code.
+func runBinary(t *testing.T, name string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -193,7 +201,7 @@ type world struct {
 	// t owns the processes and connections, so that a subtest that
 	// restarts the gateway does not take it down when it ends.
 	t        *testing.T
-	keys     *central.HQKeys
+	keys     *hqkeys.Keys
 	keysDir  string
 	hqData   string
 	gwData   string
@@ -212,7 +220,7 @@ func newWorld(t *testing.T, extra ...string) *world {
 	t.Helper()
 	w := &world{t: t, keysDir: t.TempDir(), hqData: t.TempDir(), gwData: t.TempDir(), extra: extra}
 	var err error
-	if w.keys, err = central.InitHQKeys(w.keysDir); err != nil {
+	if w.keys, err = hqkeys.Init(w.keysDir); err != nil {
 		t.Fatal(err)
 	}
 	w.startHQ("127.0.0.1:0")
@@ -394,8 +402,17 @@ func TestStoregated_EndToEnd(t *testing.T) {
 	})
 
 	w.waitDrained(t)
+	// HQ's books over its admin address, then from its file once stopped:
+	// the same text, and they add up.
+	books, code := ctl(t, "hq", "books", "--hq", w.hqAdmin)
+	if code != 0 || !strings.Contains(books, "  acct-0001 98800 JPY  (100000 / 1200 / 0 / 0 / 1200 / 0)") || !strings.Contains(books, "settlements booked: 1") {
+		t.Errorf("storegatectl hq books: exit %d, want 0 with one 1200 capture from acct-0001:\n%s", code, books)
+	}
 	w.gw.stop()
 	w.hq.stop()
+	if out, code := runBinary(t, "storegate-hq", "books", "--data", w.hqData); code != 0 || out != books {
+		t.Errorf("storegate-hq books: exit %d, want 0 and what the running HQ served:\n%s\nwant:\n%s", code, out, books)
+	}
 
 	t.Run("OneDebitAtCentral", func(t *testing.T) {
 		l, err := central.OpenLedger(filepath.Join(w.hqData, "central.db"), central.LedgerOptions{})
@@ -529,7 +546,7 @@ func TestStoregated_Flags(t *testing.T) {
 		return string(out), 0
 	}
 	keys := t.TempDir()
-	if _, err := central.InitHQKeys(keys); err != nil {
+	if _, err := hqkeys.Init(keys); err != nil {
 		t.Fatal(err)
 	}
 	base := []string{"--store-id", "s1", "--central", "127.0.0.1:1", "--root-key", filepath.Join(keys, "root.pub"), "--data", t.TempDir()}

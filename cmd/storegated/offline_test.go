@@ -14,6 +14,7 @@ import (
 
 	"storegate/central"
 	"storegate/gateway"
+	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
 	"storegate/storecache"
 )
@@ -59,7 +60,7 @@ func oneLine(lane, txn, token string, amount int64) *storegatev1.AuthorizeReques
 func TestStoregated_Offline(t *testing.T) {
 	w := &world{t: t, keysDir: t.TempDir(), hqData: t.TempDir(), gwData: t.TempDir()}
 	var err error
-	if w.keys, err = central.InitHQKeys(w.keysDir); err != nil {
+	if w.keys, err = hqkeys.Init(w.keysDir); err != nil {
 		t.Fatal(err)
 	}
 	hqArgs := []string{"--data", w.hqData, "--keys", w.keysDir, "--account", "acct-0001=100000", "--account", "acct-0002=100000"}
@@ -224,7 +225,7 @@ func TestStoregated_OfflineConfig(t *testing.T) {
 	// (The example file names /etc/storegate's files; systemd's tests
 	// validate it.)
 	keys := t.TempDir()
-	if _, err := central.InitHQKeys(keys); err != nil {
+	if _, err := hqkeys.Init(keys); err != nil {
 		t.Fatal(err)
 	}
 	base := "store_id: s1\nroot_public_key: " + filepath.Join(keys, "root.pub") + "\ncentral:\n  address: 127.0.0.1:1\n"

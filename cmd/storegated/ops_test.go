@@ -18,9 +18,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"storegate/central"
 	"storegate/certs"
 	"storegate/gateway"
+	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
 	"storegate/storecache"
 )
@@ -73,7 +73,7 @@ func waitNotify(t *testing.T, msgs <-chan string, want string, d *daemon) []stri
 
 func TestStoregated_SystemdNotify(t *testing.T) {
 	keys := t.TempDir()
-	if _, err := central.InitHQKeys(keys); err != nil {
+	if _, err := hqkeys.Init(keys); err != nil {
 		t.Fatal(err)
 	}
 	sock, msgs := notifySocket(t)
@@ -120,7 +120,7 @@ func (c *slowCentral) Authorize(ctx context.Context, in *storegatev1.CentralServ
 
 func TestStoregated_ShutdownFinishesInFlight(t *testing.T) {
 	keysDir := t.TempDir()
-	keys, err := central.InitHQKeys(keysDir)
+	keys, err := hqkeys.Init(keysDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestStoregated_MutualTLS(t *testing.T) {
 	}
 	f := func(dir, name string) string { return filepath.Join(dir, name) }
 	keysDir := t.TempDir()
-	keys, err := central.InitHQKeys(keysDir)
+	keys, err := hqkeys.Init(keysDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,7 +361,7 @@ func TestVersion_EveryBinary(t *testing.T) {
 
 func TestStoregated_CheckConfigTLS(t *testing.T) {
 	keys := t.TempDir()
-	if _, err := central.InitHQKeys(keys); err != nil {
+	if _, err := hqkeys.Init(keys); err != nil {
 		t.Fatal(err)
 	}
 	pki := filepath.Join(t.TempDir(), "tls")

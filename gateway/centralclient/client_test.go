@@ -45,7 +45,8 @@ func client(t *testing.T, err error) *centralclient.Client {
 
 // Central refusing a request as malformed reaches the gateway as EINVALID,
 // on which it declines; any other failure means central gave no answer, on
-// which it decides offline.
+// which it decides offline. Each failure carries the domain code wire's
+// table gives its gRPC code.
 func TestClient_AuthorizeErrors(t *testing.T) {
 	req := &gateway.CentralRequest{StoreID: "s", Lane: "1", POSTxnID: "t", Credential: "SGP1:x", Amount: 1, Currency: "JPY"}
 	for _, tt := range []struct {
@@ -54,13 +55,16 @@ func TestClient_AuthorizeErrors(t *testing.T) {
 		want string
 	}{
 		{"InvalidArgument", status.Error(codes.InvalidArgument, "lines: bad"), gateway.EINVALID},
-		{"Unavailable", status.Error(codes.Unavailable, "down"), gateway.EINTERNAL},
+		{"Unavailable", status.Error(codes.Unavailable, "down"), gateway.EUNAVAILABLE},
 		{"Internal", status.Error(codes.Internal, "internal error"), gateway.EINTERNAL},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := client(t, tt.err).Authorize(context.Background(), req)
 			if got := gateway.ErrorCode(err); got != tt.want {
 				t.Errorf("error code %q (%v), want %q", got, err, tt.want)
+			}
+			if tt.want == gateway.EINVALID && gateway.ErrorMessage(err) != "central refused the request: lines: bad" {
+				t.Errorf("message %q, want central's reason behind \"central refused the request\"", gateway.ErrorMessage(err))
 			}
 		})
 	}

@@ -7,7 +7,7 @@ import (
 	"google.golang.org/grpc"
 
 	"storegate/gateway"
-	"storegate/gateway/grpcserver"
+	"storegate/gateway/wire"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
@@ -16,15 +16,9 @@ var _ gateway.PolicySource = (*Client)(nil)
 // WatchPolicy opens CentralService.WatchPolicy from the versions the
 // gateway holds. The stream lives until ctx ends or central ends it.
 func (c *Client) WatchPolicy(ctx context.Context, storeID string, have gateway.DocumentVersions) (gateway.PolicyStream, error) {
-	stream, err := c.rpc.WatchPolicy(ctx, &storegatev1.WatchPolicyRequest{
-		StoreId:            storeID,
-		KeysetVersion:      have.Keyset,
-		PolicyVersion:      have.Policy,
-		StorePolicyVersion: have.StorePolicy,
-		FreezeVersion:      have.Freeze,
-	})
+	stream, err := c.rpc.WatchPolicy(ctx, wire.WatchPolicyToProto(storeID, have))
 	if err != nil {
-		return nil, fmt.Errorf("central watch policy: %w", err)
+		return nil, fmt.Errorf("central watch policy: %w", wire.Error(err))
 	}
 	return &policyStream{rpc: stream}, nil
 }
@@ -40,11 +34,7 @@ type policyStream struct {
 func (s *policyStream) Recv() (*gateway.PublishedDocument, error) {
 	m, err := s.rpc.Recv()
 	if err != nil {
-		return nil, err
+		return nil, wire.Error(err)
 	}
-	kind, ok := grpcserver.DocumentKindFromProto(m.GetKind())
-	if !ok {
-		kind = gateway.DocumentKind(m.GetKind().String())
-	}
-	return &gateway.PublishedDocument{Kind: kind, Version: m.GetVersion(), Raw: m.GetDocument().GetCoseSign1()}, nil
+	return wire.PublishedDocumentFromProto(m), nil
 }

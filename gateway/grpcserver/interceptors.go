@@ -5,42 +5,15 @@ import (
 	"fmt"
 	"regexp"
 	"runtime/debug"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"storegate/gateway"
+	"storegate/gateway/wire"
 	storegatev1 "storegate/proto/storegate/v1"
 )
-
-// Observer is told what the server did, for metrics. Its methods are called
-// on the request path and must be quick and never block.
-type Observer interface {
-	// ObserveAuthorize is called once per Authorize call, after it ended.
-	ObserveAuthorize(AuthorizeObservation)
-	// ObservePanic is called when a handler panicked; the call was answered
-	// with codes.Internal.
-	ObservePanic(method string)
-}
-
-// AuthorizeObservation is one Authorize call as metrics see it.
-type AuthorizeObservation struct {
-	// Code is the call's gRPC code: OK when a decision was returned.
-	Code codes.Code
-	// Outcome is "approved" or "declined"; empty when Code is not OK.
-	Outcome string
-	// Reason is the decline reason's name ("none" for an approval).
-	Reason string
-	// Mode is who decided: "online", "offline" or "local".
-	Mode string
-	// Replayed is true when the stored answer to an earlier identical
-	// request was returned: no new decision was made.
-	Replayed bool
-	// Took is the call's duration as the server saw it.
-	Took time.Duration
-}
 
 const authorizeMethod = storegatev1.PaymentService_Authorize_FullMethodName
 
@@ -50,18 +23,8 @@ func (o Options) observeUnary(ctx context.Context, req any, info *grpc.UnaryServ
 	}
 	start := o.Now()
 	res, err := handler(ctx, req)
-	obs := AuthorizeObservation{Code: status.Code(err), Took: o.Now().Sub(start)}
-	if r, ok := res.(*storegatev1.AuthorizeResponse); ok && err == nil {
-		d := r.GetDecision()
-		obs.Outcome = "declined"
-		if d.GetOutcome() == storegatev1.Outcome_OUTCOME_APPROVED {
-			obs.Outcome = "approved"
-		}
-		obs.Reason = ReasonFromProto(d.GetReason()).String()
-		obs.Mode = string(ModeFromProto(d.GetMode()))
-		obs.Replayed = r.GetReplayed()
-	}
-	o.Observer.ObserveAuthorize(obs)
+	r, _ := res.(*storegatev1.AuthorizeResponse)
+	o.Observer.ObserveAuthorize(wire.NewAuthorizeObservation(r, err, o.Now().Sub(start)))
 	return res, err
 }
 
@@ -128,19 +91,6 @@ func (o Options) recovered(method string, p any) error {
 	o.Logger.Error("handler panicked; the call was answered Internal",
 		"method", method, "panic", Redact(fmt.Sprint(p)), "stack", Redact(string(debug.Stack())))
 	return status.Error(codes.Internal, "internal error")
-}
-
-// ModeFromProto converts a wire decision mode: the inverse of the table in
-// convert.go, where a local decision travels as UNSPECIFIED.
-func ModeFromProto(m storegatev1.DecisionMode) gateway.Mode {
-	switch m {
-	case storegatev1.DecisionMode_DECISION_MODE_ONLINE:
-		return gateway.ModeOnline
-	case storegatev1.DecisionMode_DECISION_MODE_OFFLINE:
-		return gateway.ModeOffline
-	default:
-		return gateway.ModeLocal
-	}
 }
 
 // credentialPattern matches a payment token (the SGP1: prefix and base45

@@ -19,6 +19,7 @@ import (
 
 	"storegate/gateway"
 	"storegate/gateway/grpcserver"
+	"storegate/gateway/wire"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
@@ -40,11 +41,11 @@ func (f *fakePayments) GetStatus(ctx context.Context, _ *storegatev1.GetStatusRe
 // recorder is an Observer that keeps what it was told.
 type recorder struct {
 	mu     sync.Mutex
-	calls  []grpcserver.AuthorizeObservation
+	calls  []wire.AuthorizeObservation
 	panics []string
 }
 
-func (r *recorder) ObserveAuthorize(o grpcserver.AuthorizeObservation) {
+func (r *recorder) ObserveAuthorize(o wire.AuthorizeObservation) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, o)
@@ -190,7 +191,7 @@ func TestOptions_ObservesAuthorize(t *testing.T) {
 	for _, txn := range []string{"ok", "replay", "bad"} {
 		client.Authorize(context.Background(), request("1", txn, "SGP1:AB"))
 	}
-	want := []grpcserver.AuthorizeObservation{
+	want := []wire.AuthorizeObservation{
 		{Code: codes.OK, Outcome: "approved", Reason: "none", Mode: "online"},
 		{Code: codes.OK, Outcome: "declined", Reason: "replayed", Mode: "local", Replayed: true},
 		{Code: codes.InvalidArgument},

@@ -7,6 +7,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+
+	"storegate/gateway/wire"
 )
 
 // Defaults for Options.
@@ -43,7 +45,7 @@ type Options struct {
 	// none; zero means DefaultCallTimeout.
 	CallTimeout time.Duration
 	// Observer, when set, is told about calls and panics.
-	Observer Observer
+	Observer wire.Observer
 	// Logger receives a line for every recovered panic; nil discards.
 	Logger *slog.Logger
 	// Now is the clock for call durations; nil means time.Now.

@@ -13,10 +13,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"storegate/central"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
 	"storegate/gateway/grpcserver"
+	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
 	"storegate/storecache"
 )
@@ -27,7 +27,7 @@ type offlineStack struct {
 	payments storegatev1.PaymentServiceClient
 	admin    storegatev1.AdminServiceClient
 	store    *storecache.Store
-	keys     *central.HQKeys
+	keys     *hqkeys.Keys
 }
 
 var offlineCaps = gateway.OfflineCaps{MaxAmountPerTransaction: 2000, MaxAmountPerAccount: 3000, MaxStoreExposure: 5000}
@@ -35,7 +35,7 @@ var offlineCaps = gateway.OfflineCaps{MaxAmountPerTransaction: 2000, MaxAmountPe
 func newOfflineStack(t *testing.T) *offlineStack {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := central.InitHQKeys(filepath.Join(dir, "keys"))
+	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatal(err)
 	}

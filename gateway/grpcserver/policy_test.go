@@ -16,6 +16,7 @@ import (
 	"storegate/central"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
+	"storegate/hqkeys"
 	documentv1 "storegate/proto/storegate/document/v1"
 	storegatev1 "storegate/proto/storegate/v1"
 	"storegate/storecache"
@@ -180,7 +181,7 @@ func (h *hq) stop() {
 // delivers what was published meanwhile.
 func TestPolicyWatcher_OverGRPC(t *testing.T) {
 	dir := t.TempDir()
-	keys, err := central.InitHQKeys(filepath.Join(dir, "keys"))
+	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +195,7 @@ func TestPolicyWatcher_OverGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if _, _, err := pub.Publish(storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET, keys.Keyset); err != nil {
+	if _, _, err := pub.Publish(gateway.DocumentKeyset, keys.Keyset); err != nil {
 		t.Fatal(err)
 	}
 	h := &hq{t: t, svc: central.NewService(ledger, pub, func() *gateway.Keyring { return keys.Keyring })}
@@ -244,17 +245,17 @@ func TestPolicyWatcher_OverGRPC(t *testing.T) {
 		}
 	}
 	wait("keyset") // caught up on connect
-	publish := func(kind storegatev1.DocumentKind, raw []byte) {
+	publish := func(kind gateway.DocumentKind, raw []byte) {
 		t.Helper()
 		if _, _, err := pub.Publish(kind, raw); err != nil {
 			t.Fatal(err)
 		}
 	}
-	publish(storegatev1.DocumentKind_DOCUMENT_KIND_POLICY, mustSignPolicy(t, &stack{keys: keys}, tobaccoPolicy))
+	publish(gateway.DocumentPolicy, mustSignPolicy(t, &stack{keys: keys}, tobaccoPolicy))
 	wait("policy")
 
 	h.stop()
-	publish(storegatev1.DocumentKind_DOCUMENT_KIND_FREEZE_LIST, mustSignFreeze(t, keys.Root,
+	publish(gateway.DocumentFreeze, mustSignFreeze(t, keys.Root,
 		&documentv1.FreezeList{Version: 1, Entries: []*documentv1.FreezeEntry{{Account: "acct-0001", Frozen: true}}}))
 	h.start()
 	wait("freeze")

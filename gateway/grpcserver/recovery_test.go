@@ -10,6 +10,7 @@ import (
 
 	"storegate/central"
 	"storegate/gateway"
+	"storegate/hqkeys"
 	"storegate/storecache"
 )
 
@@ -57,13 +58,13 @@ type recovery struct {
 	ledger  *central.Ledger
 	central *ledgerCentral
 	store   *storecache.Store
-	keys    *central.HQKeys
+	keys    *hqkeys.Keys
 }
 
 func newRecovery(t *testing.T) *recovery {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := central.InitHQKeys(filepath.Join(dir, "keys"))
+	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,10 +16,10 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"storegate/gateway"
+	"storegate/gateway/wire"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
@@ -201,77 +201,38 @@ func (srv *Server) shutdown(ctx context.Context) error {
 
 // Authorize decides a basket.
 func (srv *Server) Authorize(ctx context.Context, in *storegatev1.AuthorizeRequest) (*storegatev1.AuthorizeResponse, error) {
-	req := &gateway.AuthorizeRequest{
-		Lane:     in.GetLane(),
-		POSTxnID: in.GetPosTransactionId(),
-		Lines:    LinesFromProto(in.GetLines()),
-		Total:    in.GetTotal(),
-		Currency: in.GetCurrency(),
-		Token:    in.GetToken(),
-		ScanID:   in.GetScanId(),
-	}
-	res, err := srv.Gateway.Authorize(ctx, req)
+	res, err := srv.Gateway.Authorize(ctx, wire.AuthorizeRequestFromProto(in))
 	if err != nil {
-		return nil, Status(err)
+		return nil, wire.Status(err)
 	}
-	return &storegatev1.AuthorizeResponse{Decision: decisionToProto(&res.Decision), Replayed: res.Replayed}, nil
+	return wire.AuthorizeResultToProto(res), nil
 }
 
 // Reverse reverses an approved sale.
 func (srv *Server) Reverse(ctx context.Context, in *storegatev1.ReverseRequest) (*storegatev1.ReverseResponse, error) {
-	res, err := srv.Gateway.Reverse(ctx, &gateway.ReverseRequest{Lane: in.GetLane(), POSTxnID: in.GetPosTransactionId(), Reason: in.GetReason()})
+	res, err := srv.Gateway.Reverse(ctx, wire.ReverseRequestFromProto(in))
 	if err != nil {
-		return nil, Status(err)
+		return nil, wire.Status(err)
 	}
-	return &storegatev1.ReverseResponse{
-		ReversalId:      res.Reversal.ID,
-		Amount:          res.Reversal.Amount,
-		Currency:        res.Reversal.Currency,
-		AlreadyReversed: res.AlreadyReversed,
-	}, nil
+	return wire.ReverseResultToProto(res), nil
 }
 
 // GetStatus reports the gateway's state.
 func (srv *Server) GetStatus(ctx context.Context, _ *storegatev1.GetStatusRequest) (*storegatev1.GetStatusResponse, error) {
 	st, err := srv.Gateway.Status(ctx)
 	if err != nil {
-		return nil, Status(err)
+		return nil, wire.Status(err)
 	}
 	now := time.Now
 	if srv.Now != nil {
 		now = srv.Now
 	}
-	out := &storegatev1.GetStatusResponse{
-		StoreId:             st.StoreID,
-		Version:             srv.Version,
-		StartedAt:           timestamppb.New(srv.StartedAt),
-		CentralReachable:    st.CentralReachable,
-		OutboxDepth:         st.Outbox.Depth,
-		OfflineExposure:     st.Outbox.OfflineExposure,
-		KeysetVersion:       st.KeysetVersion,
-		AuditRecords:        st.AuditRecords,
-		DisputedSettlements: st.Outbox.Disputed,
-		CentralState:        centralStateOf[st.Breaker.State],
-		BreakerOpened:       st.Breaker.Opened,
-
-		OfflineMaxAmountPerTransaction: st.OfflineCaps.MaxAmountPerTransaction,
-		OfflineMaxAmountPerAccount:     st.OfflineCaps.MaxAmountPerAccount,
-		OfflineMaxStoreExposure:        st.OfflineCaps.MaxStoreExposure,
-	}
-	if !st.Breaker.Since.IsZero() {
-		out.CentralStateSince = timestamppb.New(st.Breaker.Since)
-	}
-	docs := st.Documents
-	out.PolicyVersion, out.StorePolicyVersion, out.FreezeVersion = docs.Policy, docs.StorePolicy, docs.Freeze
-	if !st.LastCentralContact.IsZero() {
-		out.LastCentralContact = timestamppb.New(st.LastCentralContact)
-	}
-	if !st.Outbox.Oldest.IsZero() {
-		out.OutboxOldestAge = durationpb.New(now().Sub(st.Outbox.Oldest))
-	}
+	out := wire.GatewayStatusToProto(st, now())
+	out.Version = srv.Version
+	out.StartedAt = timestamppb.New(srv.StartedAt)
 	if srv.Scans != nil {
 		for _, sc := range srv.Scans.Scanners() {
-			out.Scanners = append(out.Scanners, scannerToProto(sc))
+			out.Scanners = append(out.Scanners, wire.ScannerToProto(sc))
 		}
 	}
 	return out, nil
@@ -288,7 +249,7 @@ func (srv *Server) WatchScans(in *storegatev1.WatchScansRequest, stream grpc.Ser
 	}
 	events, err := srv.Scans.WatchScans(stream.Context(), in.GetLane())
 	if err != nil {
-		return Status(err)
+		return wire.Status(err)
 	}
 	// Headers go out once the subscription exists, so a client that waits
 	// for them knows no scan from now on can be missed.
@@ -296,7 +257,7 @@ func (srv *Server) WatchScans(in *storegatev1.WatchScansRequest, stream grpc.Ser
 		return err
 	}
 	for ev := range events {
-		if err := stream.Send(&storegatev1.WatchScansResponse{Scan: scanToProto(ev)}); err != nil {
+		if err := stream.Send(&storegatev1.WatchScansResponse{Scan: wire.ScanToProto(ev)}); err != nil {
 			return err
 		}
 	}
@@ -307,13 +268,9 @@ func (srv *Server) WatchScans(in *storegatev1.WatchScansRequest, stream grpc.Ser
 func (srv *Server) ApplyKeyset(ctx context.Context, in *storegatev1.ApplyKeysetRequest) (*storegatev1.ApplyKeysetResponse, error) {
 	version, changed, err := srv.Gateway.ApplyKeyset(ctx, in.GetDocument().GetCoseSign1())
 	if err != nil {
-		return nil, Status(err)
+		return nil, wire.Status(err)
 	}
-	return &storegatev1.ApplyKeysetResponse{Applied: &storegatev1.AppliedDocument{
-		Kind:      storegatev1.DocumentKind_DOCUMENT_KIND_KEYSET,
-		Version:   version,
-		Unchanged: !changed,
-	}}, nil
+	return &storegatev1.ApplyKeysetResponse{Applied: wire.AppliedToProto(gateway.DocumentKeyset, version, changed)}, nil
 }
 
 // ExportAudit streams the audit log as stored, so the client verifies the
@@ -330,11 +287,11 @@ func (srv *Server) ExportAudit(in *storegatev1.ExportAuditRequest, stream grpc.S
 			if len(recs) == page {
 				return errStopScan
 			}
-			recs = append(recs, auditToProto(seq, raw))
+			recs = append(recs, wire.AuditRecordToProto(seq, raw))
 			return nil
 		})
 		if err != nil && err != errStopScan {
-			return Status(err)
+			return wire.Status(err)
 		}
 		for _, r := range recs {
 			if err := stream.Send(&storegatev1.ExportAuditResponse{Record: r}); err != nil {

@@ -24,6 +24,7 @@ import (
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
 	"storegate/gateway/grpcserver"
+	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
@@ -52,7 +53,7 @@ func serve(t *testing.T, register func(s *grpc.Server)) *grpc.ClientConn {
 type stack struct {
 	payments  storegatev1.PaymentServiceClient
 	admin     storegatev1.AdminServiceClient
-	keys      *central.HQKeys
+	keys      *hqkeys.Keys
 	ledger    *central.Ledger
 	publisher *central.Publisher
 	gw        *gateway.Gateway
@@ -61,7 +62,7 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := central.InitHQKeys(filepath.Join(dir, "keys"))
+	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,47 +176,6 @@ func TestServer_Errors(t *testing.T) {
 	})
 }
 
-func TestStatus_Table(t *testing.T) {
-	for code, want := range map[string]codes.Code{
-		gateway.EINVALID:     codes.InvalidArgument,
-		gateway.ECONFLICT:    codes.FailedPrecondition,
-		gateway.ENOTFOUND:    codes.NotFound,
-		gateway.ESTALE:       codes.FailedPrecondition,
-		gateway.EUNAVAILABLE: codes.Unavailable,
-	} {
-		err := grpcserver.Status(gateway.Errorf(code, "boom"))
-		if status.Code(err) != want || status.Convert(err).Message() != "boom" {
-			t.Errorf("%s -> %v, want %v with the message", code, err, want)
-		}
-	}
-	err := grpcserver.Status(fmt.Errorf("open /secret/path: disk on fire"))
-	if status.Code(err) != codes.Internal || strings.Contains(err.Error(), "secret") {
-		t.Fatalf("internal error -> %v, want a bare Internal", err)
-	}
-}
-
-// The domain's reasons mirror the wire enum; a reason added to one and not
-// the other, or renumbered, fails here.
-func TestReasonTable(t *testing.T) {
-	for num, name := range storegatev1.DeclineReason_name {
-		wire := strings.ToLower(strings.TrimPrefix(name, "DECLINE_REASON_"))
-		got := gateway.Reason(num).String()
-		if wire == "unspecified" {
-			wire = "none"
-		}
-		if got != wire {
-			t.Errorf("reason %d: domain %q, wire %q", num, got, wire)
-		}
-	}
-	for r := gateway.Reason(0); r < 64; r++ {
-		if r.String() != "unknown" {
-			if _, ok := storegatev1.DeclineReason_name[int32(r)]; !ok {
-				t.Errorf("domain reason %d (%s) has no wire value", r, r)
-			}
-		}
-	}
-}
-
 // heldCentral is a central service whose Authorize waits for release (or
 // for its context), so that a test can hold a decision in flight.
 type heldCentral struct {
@@ -243,13 +203,13 @@ type opened struct {
 	srv     *grpcserver.Server
 	central *heldCentral
 	conn    *grpc.ClientConn
-	keys    *central.HQKeys
+	keys    *hqkeys.Keys
 }
 
 func openServer(t *testing.T) *opened {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := central.InitHQKeys(filepath.Join(dir, "keys"))
+	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatal(err)
 	}

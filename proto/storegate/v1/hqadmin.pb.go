@@ -285,11 +285,429 @@ func (x *PublishedDocument) GetPublishedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type GetBooksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBooksRequest) Reset() {
+	*x = GetBooksRequest{}
+	mi := &file_storegate_v1_hqadmin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBooksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBooksRequest) ProtoMessage() {}
+
+func (x *GetBooksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_storegate_v1_hqadmin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBooksRequest.ProtoReflect.Descriptor instead.
+func (*GetBooksRequest) Descriptor() ([]byte, []int) {
+	return file_storegate_v1_hqadmin_proto_rawDescGZIP(), []int{5}
+}
+
+type GetBooksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Accounts are every account's totals, in account id order.
+	Accounts []*AccountBooks `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	// Holds are the approved authorizations no store has captured yet.
+	Holds []*Hold `protobuf:"bytes,2,rep,name=holds,proto3" json:"holds,omitempty"`
+	// VoidedHolds counts the holds voided uncaptured after they expired.
+	VoidedHolds uint64 `protobuf:"varint,3,opt,name=voided_holds,json=voidedHolds,proto3" json:"voided_holds,omitempty"`
+	// Settlements are every booked settlement, accepted and refused, in id
+	// order.
+	Settlements []*BookedSettlement `protobuf:"bytes,4,rep,name=settlements,proto3" json:"settlements,omitempty"`
+	// Problems are what does not add up (a balance that is not funded less
+	// debited plus credited, a capture without its authorization, ...), one
+	// each; empty when the books balance.
+	Problems      []string `protobuf:"bytes,5,rep,name=problems,proto3" json:"problems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBooksResponse) Reset() {
+	*x = GetBooksResponse{}
+	mi := &file_storegate_v1_hqadmin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBooksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBooksResponse) ProtoMessage() {}
+
+func (x *GetBooksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_storegate_v1_hqadmin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBooksResponse.ProtoReflect.Descriptor instead.
+func (*GetBooksResponse) Descriptor() ([]byte, []int) {
+	return file_storegate_v1_hqadmin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetBooksResponse) GetAccounts() []*AccountBooks {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *GetBooksResponse) GetHolds() []*Hold {
+	if x != nil {
+		return x.Holds
+	}
+	return nil
+}
+
+func (x *GetBooksResponse) GetVoidedHolds() uint64 {
+	if x != nil {
+		return x.VoidedHolds
+	}
+	return 0
+}
+
+func (x *GetBooksResponse) GetSettlements() []*BookedSettlement {
+	if x != nil {
+		return x.Settlements
+	}
+	return nil
+}
+
+func (x *GetBooksResponse) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+// AccountBooks are one account's totals, in minor units.
+type AccountBooks struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Account  string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Currency string                 `protobuf:"bytes,2,opt,name=currency,proto3" json:"currency,omitempty"`
+	// Balance is the stored balance.
+	Balance int64 `protobuf:"varint,3,opt,name=balance,proto3" json:"balance,omitempty"`
+	// Funded is every amount put into the account.
+	Funded int64 `protobuf:"varint,4,opt,name=funded,proto3" json:"funded,omitempty"`
+	// Debited is the sum of approved authorizations and of accepted captures
+	// made without one (offline approvals).
+	Debited int64 `protobuf:"varint,5,opt,name=debited,proto3" json:"debited,omitempty"`
+	// Credited is the sum of accepted reversals.
+	Credited int64 `protobuf:"varint,6,opt,name=credited,proto3" json:"credited,omitempty"`
+	// Held is the sum of approved authorizations not captured yet.
+	Held int64 `protobuf:"varint,7,opt,name=held,proto3" json:"held,omitempty"`
+	// Captured is the sum of accepted captures not reversed.
+	Captured int64 `protobuf:"varint,8,opt,name=captured,proto3" json:"captured,omitempty"`
+	// Voided is the sum of holds voided uncaptured (given back).
+	Voided        int64 `protobuf:"varint,9,opt,name=voided,proto3" json:"voided,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccountBooks) Reset() {
+	*x = AccountBooks{}
+	mi := &file_storegate_v1_hqadmin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountBooks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountBooks) ProtoMessage() {}
+
+func (x *AccountBooks) ProtoReflect() protoreflect.Message {
+	mi := &file_storegate_v1_hqadmin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountBooks.ProtoReflect.Descriptor instead.
+func (*AccountBooks) Descriptor() ([]byte, []int) {
+	return file_storegate_v1_hqadmin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AccountBooks) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *AccountBooks) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *AccountBooks) GetBalance() int64 {
+	if x != nil {
+		return x.Balance
+	}
+	return 0
+}
+
+func (x *AccountBooks) GetFunded() int64 {
+	if x != nil {
+		return x.Funded
+	}
+	return 0
+}
+
+func (x *AccountBooks) GetDebited() int64 {
+	if x != nil {
+		return x.Debited
+	}
+	return 0
+}
+
+func (x *AccountBooks) GetCredited() int64 {
+	if x != nil {
+		return x.Credited
+	}
+	return 0
+}
+
+func (x *AccountBooks) GetHeld() int64 {
+	if x != nil {
+		return x.Held
+	}
+	return 0
+}
+
+func (x *AccountBooks) GetCaptured() int64 {
+	if x != nil {
+		return x.Captured
+	}
+	return 0
+}
+
+func (x *AccountBooks) GetVoided() int64 {
+	if x != nil {
+		return x.Voided
+	}
+	return 0
+}
+
+// Hold is an approved authorization no store has captured yet.
+type Hold struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	AuthorizationId  string                 `protobuf:"bytes,1,opt,name=authorization_id,json=authorizationId,proto3" json:"authorization_id,omitempty"`
+	StoreId          string                 `protobuf:"bytes,2,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Lane             string                 `protobuf:"bytes,3,opt,name=lane,proto3" json:"lane,omitempty"`
+	PosTransactionId string                 `protobuf:"bytes,4,opt,name=pos_transaction_id,json=posTransactionId,proto3" json:"pos_transaction_id,omitempty"`
+	Account          string                 `protobuf:"bytes,5,opt,name=account,proto3" json:"account,omitempty"`
+	Amount           int64                  `protobuf:"varint,6,opt,name=amount,proto3" json:"amount,omitempty"`
+	Currency         string                 `protobuf:"bytes,7,opt,name=currency,proto3" json:"currency,omitempty"`
+	CreatedAt        *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Hold) Reset() {
+	*x = Hold{}
+	mi := &file_storegate_v1_hqadmin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hold) ProtoMessage() {}
+
+func (x *Hold) ProtoReflect() protoreflect.Message {
+	mi := &file_storegate_v1_hqadmin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hold.ProtoReflect.Descriptor instead.
+func (*Hold) Descriptor() ([]byte, []int) {
+	return file_storegate_v1_hqadmin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Hold) GetAuthorizationId() string {
+	if x != nil {
+		return x.AuthorizationId
+	}
+	return ""
+}
+
+func (x *Hold) GetStoreId() string {
+	if x != nil {
+		return x.StoreId
+	}
+	return ""
+}
+
+func (x *Hold) GetLane() string {
+	if x != nil {
+		return x.Lane
+	}
+	return ""
+}
+
+func (x *Hold) GetPosTransactionId() string {
+	if x != nil {
+		return x.PosTransactionId
+	}
+	return ""
+}
+
+func (x *Hold) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *Hold) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *Hold) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *Hold) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+// BookedSettlement is a settlement as HQ booked it.
+type BookedSettlement struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Settlement *Settlement            `protobuf:"bytes,1,opt,name=settlement,proto3" json:"settlement,omitempty"`
+	// Status is the answer given: accepted or refused.
+	Status SettlementStatus `protobuf:"varint,2,opt,name=status,proto3,enum=storegate.v1.SettlementStatus" json:"status,omitempty"`
+	// Message is why a refused settlement was refused.
+	Message  string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	BookedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=booked_at,json=bookedAt,proto3" json:"booked_at,omitempty"`
+	// ReversedBy is, for a capture, the id of the reversal that gave it back.
+	ReversedBy    string `protobuf:"bytes,5,opt,name=reversed_by,json=reversedBy,proto3" json:"reversed_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BookedSettlement) Reset() {
+	*x = BookedSettlement{}
+	mi := &file_storegate_v1_hqadmin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BookedSettlement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BookedSettlement) ProtoMessage() {}
+
+func (x *BookedSettlement) ProtoReflect() protoreflect.Message {
+	mi := &file_storegate_v1_hqadmin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BookedSettlement.ProtoReflect.Descriptor instead.
+func (*BookedSettlement) Descriptor() ([]byte, []int) {
+	return file_storegate_v1_hqadmin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *BookedSettlement) GetSettlement() *Settlement {
+	if x != nil {
+		return x.Settlement
+	}
+	return nil
+}
+
+func (x *BookedSettlement) GetStatus() SettlementStatus {
+	if x != nil {
+		return x.Status
+	}
+	return SettlementStatus_SETTLEMENT_STATUS_UNSPECIFIED
+}
+
+func (x *BookedSettlement) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *BookedSettlement) GetBookedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BookedAt
+	}
+	return nil
+}
+
+func (x *BookedSettlement) GetReversedBy() string {
+	if x != nil {
+		return x.ReversedBy
+	}
+	return ""
+}
+
 var File_storegate_v1_hqadmin_proto protoreflect.FileDescriptor
 
 const file_storegate_v1_hqadmin_proto_rawDesc = "" +
 	"\n" +
-	"\x1astoregate/v1/hqadmin.proto\x12\fstoregate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19storegate/v1/common.proto\"\x82\x01\n" +
+	"\x1astoregate/v1/hqadmin.proto\x12\fstoregate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1astoregate/v1/central.proto\x1a\x19storegate/v1/common.proto\"\x82\x01\n" +
 	"\x16PublishDocumentRequest\x12.\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1a.storegate.v1.DocumentKindR\x04kind\x128\n" +
 	"\bdocument\x18\x02 \x01(\v2\x1c.storegate.v1.SignedDocumentR\bdocument\"v\n" +
@@ -304,10 +722,47 @@ const file_storegate_v1_hqadmin_proto_rawDesc = "" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x19\n" +
 	"\bstore_id\x18\x03 \x01(\tR\astoreId\x128\n" +
 	"\bdocument\x18\x04 \x01(\v2\x1c.storegate.v1.SignedDocumentR\bdocument\x12=\n" +
-	"\fpublished_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vpublishedAt2\xca\x01\n" +
+	"\fpublished_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vpublishedAt\"\x11\n" +
+	"\x0fGetBooksRequest\"\xf5\x01\n" +
+	"\x10GetBooksResponse\x126\n" +
+	"\baccounts\x18\x01 \x03(\v2\x1a.storegate.v1.AccountBooksR\baccounts\x12(\n" +
+	"\x05holds\x18\x02 \x03(\v2\x12.storegate.v1.HoldR\x05holds\x12!\n" +
+	"\fvoided_holds\x18\x03 \x01(\x04R\vvoidedHolds\x12@\n" +
+	"\vsettlements\x18\x04 \x03(\v2\x1e.storegate.v1.BookedSettlementR\vsettlements\x12\x1a\n" +
+	"\bproblems\x18\x05 \x03(\tR\bproblems\"\xf4\x01\n" +
+	"\fAccountBooks\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1a\n" +
+	"\bcurrency\x18\x02 \x01(\tR\bcurrency\x12\x18\n" +
+	"\abalance\x18\x03 \x01(\x03R\abalance\x12\x16\n" +
+	"\x06funded\x18\x04 \x01(\x03R\x06funded\x12\x18\n" +
+	"\adebited\x18\x05 \x01(\x03R\adebited\x12\x1a\n" +
+	"\bcredited\x18\x06 \x01(\x03R\bcredited\x12\x12\n" +
+	"\x04held\x18\a \x01(\x03R\x04held\x12\x1a\n" +
+	"\bcaptured\x18\b \x01(\x03R\bcaptured\x12\x16\n" +
+	"\x06voided\x18\t \x01(\x03R\x06voided\"\x97\x02\n" +
+	"\x04Hold\x12)\n" +
+	"\x10authorization_id\x18\x01 \x01(\tR\x0fauthorizationId\x12\x19\n" +
+	"\bstore_id\x18\x02 \x01(\tR\astoreId\x12\x12\n" +
+	"\x04lane\x18\x03 \x01(\tR\x04lane\x12,\n" +
+	"\x12pos_transaction_id\x18\x04 \x01(\tR\x10posTransactionId\x12\x18\n" +
+	"\aaccount\x18\x05 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06amount\x18\x06 \x01(\x03R\x06amount\x12\x1a\n" +
+	"\bcurrency\x18\a \x01(\tR\bcurrency\x129\n" +
+	"\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xf8\x01\n" +
+	"\x10BookedSettlement\x128\n" +
+	"\n" +
+	"settlement\x18\x01 \x01(\v2\x18.storegate.v1.SettlementR\n" +
+	"settlement\x126\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1e.storegate.v1.SettlementStatusR\x06status\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x127\n" +
+	"\tbooked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bbookedAt\x12\x1f\n" +
+	"\vreversed_by\x18\x05 \x01(\tR\n" +
+	"reversedBy2\x95\x02\n" +
 	"\x0eHQAdminService\x12^\n" +
 	"\x0fPublishDocument\x12$.storegate.v1.PublishDocumentRequest\x1a%.storegate.v1.PublishDocumentResponse\x12X\n" +
-	"\rListDocuments\x12\".storegate.v1.ListDocumentsRequest\x1a#.storegate.v1.ListDocumentsResponseB*Z(storegate/proto/storegate/v1;storegatev1b\x06proto3"
+	"\rListDocuments\x12\".storegate.v1.ListDocumentsRequest\x1a#.storegate.v1.ListDocumentsResponse\x12I\n" +
+	"\bGetBooks\x12\x1d.storegate.v1.GetBooksRequest\x1a\x1e.storegate.v1.GetBooksResponseB*Z(storegate/proto/storegate/v1;storegatev1b\x06proto3"
 
 var (
 	file_storegate_v1_hqadmin_proto_rawDescOnce sync.Once
@@ -321,34 +776,50 @@ func file_storegate_v1_hqadmin_proto_rawDescGZIP() []byte {
 	return file_storegate_v1_hqadmin_proto_rawDescData
 }
 
-var file_storegate_v1_hqadmin_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_storegate_v1_hqadmin_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_storegate_v1_hqadmin_proto_goTypes = []any{
 	(*PublishDocumentRequest)(nil),  // 0: storegate.v1.PublishDocumentRequest
 	(*PublishDocumentResponse)(nil), // 1: storegate.v1.PublishDocumentResponse
 	(*ListDocumentsRequest)(nil),    // 2: storegate.v1.ListDocumentsRequest
 	(*ListDocumentsResponse)(nil),   // 3: storegate.v1.ListDocumentsResponse
 	(*PublishedDocument)(nil),       // 4: storegate.v1.PublishedDocument
-	(DocumentKind)(0),               // 5: storegate.v1.DocumentKind
-	(*SignedDocument)(nil),          // 6: storegate.v1.SignedDocument
-	(*timestamppb.Timestamp)(nil),   // 7: google.protobuf.Timestamp
+	(*GetBooksRequest)(nil),         // 5: storegate.v1.GetBooksRequest
+	(*GetBooksResponse)(nil),        // 6: storegate.v1.GetBooksResponse
+	(*AccountBooks)(nil),            // 7: storegate.v1.AccountBooks
+	(*Hold)(nil),                    // 8: storegate.v1.Hold
+	(*BookedSettlement)(nil),        // 9: storegate.v1.BookedSettlement
+	(DocumentKind)(0),               // 10: storegate.v1.DocumentKind
+	(*SignedDocument)(nil),          // 11: storegate.v1.SignedDocument
+	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
+	(*Settlement)(nil),              // 13: storegate.v1.Settlement
+	(SettlementStatus)(0),           // 14: storegate.v1.SettlementStatus
 }
 var file_storegate_v1_hqadmin_proto_depIdxs = []int32{
-	5, // 0: storegate.v1.PublishDocumentRequest.kind:type_name -> storegate.v1.DocumentKind
-	6, // 1: storegate.v1.PublishDocumentRequest.document:type_name -> storegate.v1.SignedDocument
-	4, // 2: storegate.v1.PublishDocumentResponse.published:type_name -> storegate.v1.PublishedDocument
-	4, // 3: storegate.v1.ListDocumentsResponse.documents:type_name -> storegate.v1.PublishedDocument
-	5, // 4: storegate.v1.PublishedDocument.kind:type_name -> storegate.v1.DocumentKind
-	6, // 5: storegate.v1.PublishedDocument.document:type_name -> storegate.v1.SignedDocument
-	7, // 6: storegate.v1.PublishedDocument.published_at:type_name -> google.protobuf.Timestamp
-	0, // 7: storegate.v1.HQAdminService.PublishDocument:input_type -> storegate.v1.PublishDocumentRequest
-	2, // 8: storegate.v1.HQAdminService.ListDocuments:input_type -> storegate.v1.ListDocumentsRequest
-	1, // 9: storegate.v1.HQAdminService.PublishDocument:output_type -> storegate.v1.PublishDocumentResponse
-	3, // 10: storegate.v1.HQAdminService.ListDocuments:output_type -> storegate.v1.ListDocumentsResponse
-	9, // [9:11] is the sub-list for method output_type
-	7, // [7:9] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	10, // 0: storegate.v1.PublishDocumentRequest.kind:type_name -> storegate.v1.DocumentKind
+	11, // 1: storegate.v1.PublishDocumentRequest.document:type_name -> storegate.v1.SignedDocument
+	4,  // 2: storegate.v1.PublishDocumentResponse.published:type_name -> storegate.v1.PublishedDocument
+	4,  // 3: storegate.v1.ListDocumentsResponse.documents:type_name -> storegate.v1.PublishedDocument
+	10, // 4: storegate.v1.PublishedDocument.kind:type_name -> storegate.v1.DocumentKind
+	11, // 5: storegate.v1.PublishedDocument.document:type_name -> storegate.v1.SignedDocument
+	12, // 6: storegate.v1.PublishedDocument.published_at:type_name -> google.protobuf.Timestamp
+	7,  // 7: storegate.v1.GetBooksResponse.accounts:type_name -> storegate.v1.AccountBooks
+	8,  // 8: storegate.v1.GetBooksResponse.holds:type_name -> storegate.v1.Hold
+	9,  // 9: storegate.v1.GetBooksResponse.settlements:type_name -> storegate.v1.BookedSettlement
+	12, // 10: storegate.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
+	13, // 11: storegate.v1.BookedSettlement.settlement:type_name -> storegate.v1.Settlement
+	14, // 12: storegate.v1.BookedSettlement.status:type_name -> storegate.v1.SettlementStatus
+	12, // 13: storegate.v1.BookedSettlement.booked_at:type_name -> google.protobuf.Timestamp
+	0,  // 14: storegate.v1.HQAdminService.PublishDocument:input_type -> storegate.v1.PublishDocumentRequest
+	2,  // 15: storegate.v1.HQAdminService.ListDocuments:input_type -> storegate.v1.ListDocumentsRequest
+	5,  // 16: storegate.v1.HQAdminService.GetBooks:input_type -> storegate.v1.GetBooksRequest
+	1,  // 17: storegate.v1.HQAdminService.PublishDocument:output_type -> storegate.v1.PublishDocumentResponse
+	3,  // 18: storegate.v1.HQAdminService.ListDocuments:output_type -> storegate.v1.ListDocumentsResponse
+	6,  // 19: storegate.v1.HQAdminService.GetBooks:output_type -> storegate.v1.GetBooksResponse
+	17, // [17:20] is the sub-list for method output_type
+	14, // [14:17] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_storegate_v1_hqadmin_proto_init() }
@@ -356,6 +827,7 @@ func file_storegate_v1_hqadmin_proto_init() {
 	if File_storegate_v1_hqadmin_proto != nil {
 		return
 	}
+	file_storegate_v1_central_proto_init()
 	file_storegate_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -363,7 +835,7 @@ func file_storegate_v1_hqadmin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storegate_v1_hqadmin_proto_rawDesc), len(file_storegate_v1_hqadmin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

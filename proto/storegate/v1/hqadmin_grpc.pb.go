@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	HQAdminService_PublishDocument_FullMethodName = "/storegate.v1.HQAdminService/PublishDocument"
 	HQAdminService_ListDocuments_FullMethodName   = "/storegate.v1.HQAdminService/ListDocuments"
+	HQAdminService_GetBooks_FullMethodName        = "/storegate.v1.HQAdminService/GetBooks"
 )
 
 // HQAdminServiceClient is the client API for HQAdminService service.
@@ -43,6 +44,12 @@ type HQAdminServiceClient interface {
 	// scope: the keyset, the chain-wide policy, each store's policy and the
 	// latest freeze list.
 	ListDocuments(ctx context.Context, in *ListDocumentsRequest, opts ...grpc.CallOption) (*ListDocumentsResponse, error)
+	// GetBooks returns HQ's books as the ledger holds them, read in one
+	// transaction: each account's totals, the holds no store has captured
+	// yet, every booked settlement, and whatever does not add up. The
+	// reference central service answers it whole, for its operators and
+	// tests; the answer grows with the ledger.
+	GetBooks(ctx context.Context, in *GetBooksRequest, opts ...grpc.CallOption) (*GetBooksResponse, error)
 }
 
 type hQAdminServiceClient struct {
@@ -73,6 +80,16 @@ func (c *hQAdminServiceClient) ListDocuments(ctx context.Context, in *ListDocume
 	return out, nil
 }
 
+func (c *hQAdminServiceClient) GetBooks(ctx context.Context, in *GetBooksRequest, opts ...grpc.CallOption) (*GetBooksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetBooksResponse)
+	err := c.cc.Invoke(ctx, HQAdminService_GetBooks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HQAdminServiceServer is the server API for HQAdminService service.
 // All implementations must embed UnimplementedHQAdminServiceServer
 // for forward compatibility.
@@ -93,6 +110,12 @@ type HQAdminServiceServer interface {
 	// scope: the keyset, the chain-wide policy, each store's policy and the
 	// latest freeze list.
 	ListDocuments(context.Context, *ListDocumentsRequest) (*ListDocumentsResponse, error)
+	// GetBooks returns HQ's books as the ledger holds them, read in one
+	// transaction: each account's totals, the holds no store has captured
+	// yet, every booked settlement, and whatever does not add up. The
+	// reference central service answers it whole, for its operators and
+	// tests; the answer grows with the ledger.
+	GetBooks(context.Context, *GetBooksRequest) (*GetBooksResponse, error)
 	mustEmbedUnimplementedHQAdminServiceServer()
 }
 
@@ -108,6 +131,9 @@ func (UnimplementedHQAdminServiceServer) PublishDocument(context.Context, *Publi
 }
 func (UnimplementedHQAdminServiceServer) ListDocuments(context.Context, *ListDocumentsRequest) (*ListDocumentsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListDocuments not implemented")
+}
+func (UnimplementedHQAdminServiceServer) GetBooks(context.Context, *GetBooksRequest) (*GetBooksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetBooks not implemented")
 }
 func (UnimplementedHQAdminServiceServer) mustEmbedUnimplementedHQAdminServiceServer() {}
 func (UnimplementedHQAdminServiceServer) testEmbeddedByValue()                        {}
@@ -166,6 +192,24 @@ func _HQAdminService_ListDocuments_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HQAdminService_GetBooks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetBooksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HQAdminServiceServer).GetBooks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HQAdminService_GetBooks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HQAdminServiceServer).GetBooks(ctx, req.(*GetBooksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // HQAdminService_ServiceDesc is the grpc.ServiceDesc for HQAdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -180,6 +224,10 @@ var HQAdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListDocuments",
 			Handler:    _HQAdminService_ListDocuments_Handler,
+		},
+		{
+			MethodName: "GetBooks",
+			Handler:    _HQAdminService_GetBooks_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,4 +1,4 @@
-package central_test
+package hqkeys_test
 
 import (
 	"bytes"
@@ -7,20 +7,20 @@ import (
 	"testing"
 	"time"
 
-	"storegate/central"
 	"storegate/gateway"
+	"storegate/hqkeys"
 )
 
-func TestInitHQKeys(t *testing.T) {
+func TestInit(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "keys")
-	keys, err := central.InitHQKeys(dir)
+	keys, err := hqkeys.Init(dir)
 	if err != nil {
-		t.Fatalf("InitHQKeys: %v", err)
+		t.Fatalf("Init: %v", err)
 	}
 
 	for name, want := range map[string]os.FileMode{
-		central.RootKeyFile: 0o600, central.TokenKeyFile: 0o600,
-		central.RootPubFile: 0o644, central.TokenPubFile: 0o644, central.KeysetFile: 0o644,
+		hqkeys.RootKeyFile: 0o600, hqkeys.TokenKeyFile: 0o600,
+		hqkeys.RootPubFile: 0o644, hqkeys.TokenPubFile: 0o644, hqkeys.KeysetFile: 0o644,
 	} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
@@ -63,71 +63,71 @@ func TestInitHQKeys(t *testing.T) {
 	}
 
 	t.Run("Load", func(t *testing.T) {
-		loaded, err := central.LoadHQKeys(dir)
+		loaded, err := hqkeys.Load(dir)
 		if err != nil {
-			t.Fatalf("LoadHQKeys: %v", err)
+			t.Fatalf("Load: %v", err)
 		}
 		if !loaded.Root.Equal(keys.Root) || !loaded.Token.Equal(keys.Token) || !bytes.Equal(loaded.Keyset, keys.Keyset) {
-			t.Errorf("LoadHQKeys returned other keys than InitHQKeys made")
+			t.Errorf("Load returned other keys than Init made")
 		}
 	})
 
 	t.Run("ErrRefusesOverwrite", func(t *testing.T) {
-		before, err := os.ReadFile(filepath.Join(dir, central.RootKeyFile))
+		before, err := os.ReadFile(filepath.Join(dir, hqkeys.RootKeyFile))
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = central.InitHQKeys(dir)
+		_, err = hqkeys.Init(dir)
 		if got := gateway.ErrorCode(err); got != gateway.ECONFLICT {
-			t.Errorf("second InitHQKeys: got %q (%v), want %q", got, err, gateway.ECONFLICT)
+			t.Errorf("second Init: got %q (%v), want %q", got, err, gateway.ECONFLICT)
 		}
-		after, err := os.ReadFile(filepath.Join(dir, central.RootKeyFile))
+		after, err := os.ReadFile(filepath.Join(dir, hqkeys.RootKeyFile))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(before, after) {
-			t.Errorf("root key changed by a refused InitHQKeys")
+			t.Errorf("root key changed by a refused Init")
 		}
 	})
 }
 
-func TestInitHQKeys_RefusesPartialSet(t *testing.T) {
+func TestInit_RefusesPartialSet(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, central.TokenPubFile), []byte("old"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, hqkeys.TokenPubFile), []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := central.InitHQKeys(dir)
+	_, err := hqkeys.Init(dir)
 	if got := gateway.ErrorCode(err); got != gateway.ECONFLICT {
 		t.Errorf("got %q (%v), want %q", got, err, gateway.ECONFLICT)
 	}
-	if _, err := os.Stat(filepath.Join(dir, central.RootKeyFile)); !os.IsNotExist(err) {
-		t.Errorf("%s: got %v, want it not written", central.RootKeyFile, err)
+	if _, err := os.Stat(filepath.Join(dir, hqkeys.RootKeyFile)); !os.IsNotExist(err) {
+		t.Errorf("%s: got %v, want it not written", hqkeys.RootKeyFile, err)
 	}
 }
 
-func TestLoadHQKeys(t *testing.T) {
+func TestLoad(t *testing.T) {
 	t.Run("ErrMissing", func(t *testing.T) {
-		_, err := central.LoadHQKeys(t.TempDir())
+		_, err := hqkeys.Load(t.TempDir())
 		if got := gateway.ErrorCode(err); got != gateway.ENOTFOUND {
 			t.Errorf("got %q (%v), want %q", got, err, gateway.ENOTFOUND)
 		}
 	})
 	t.Run("ErrReadableByOthers", func(t *testing.T) {
 		dir := t.TempDir()
-		if _, err := central.InitHQKeys(dir); err != nil {
+		if _, err := hqkeys.Init(dir); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Chmod(filepath.Join(dir, central.TokenKeyFile), 0o644); err != nil {
+		if err := os.Chmod(filepath.Join(dir, hqkeys.TokenKeyFile), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := central.LoadHQKeys(dir)
+		_, err := hqkeys.Load(dir)
 		if got := gateway.ErrorCode(err); got != gateway.EINVALID {
 			t.Errorf("got %q (%v), want %q", got, err, gateway.EINVALID)
 		}
 	})
 	t.Run("ErrMismatchedPublicKey", func(t *testing.T) {
 		dir := t.TempDir()
-		if _, err := central.InitHQKeys(dir); err != nil {
+		if _, err := hqkeys.Init(dir); err != nil {
 			t.Fatal(err)
 		}
 		other, _, err := gateway.GenerateKey()
@@ -138,10 +138,10 @@ func TestLoadHQKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, central.RootPubFile), pem, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, hqkeys.RootPubFile), pem, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err = central.LoadHQKeys(dir)
+		_, err = hqkeys.Load(dir)
 		if got := gateway.ErrorCode(err); got != gateway.EINVALID {
 			t.Errorf("got %q (%v), want %q", got, err, gateway.EINVALID)
 		}

@@ -1,4 +1,4 @@
-package central
+package hqkeys
 
 import (
 	"crypto/ed25519"
@@ -29,12 +29,12 @@ const (
 	KeysetFile = "keyset.cose"
 )
 
-// hqKeyFiles lists every file InitHQKeys writes.
-var hqKeyFiles = []string{RootKeyFile, RootPubFile, TokenKeyFile, TokenPubFile, KeysetFile}
+// keyFiles lists every file Init writes.
+var keyFiles = []string{RootKeyFile, RootPubFile, TokenKeyFile, TokenPubFile, KeysetFile}
 
-// HQKeys is HQ's key material: the root key that signs keysets (and later
-// policies), the token-signing key, and the keyset naming it.
-type HQKeys struct {
+// Keys is HQ's key material: the root key that signs keysets, policies and
+// freeze lists, the token-signing key, and the keyset naming it.
+type Keys struct {
 	Root        ed25519.PrivateKey
 	RootPublic  ed25519.PublicKey
 	Token       ed25519.PrivateKey
@@ -45,16 +45,16 @@ type HQKeys struct {
 	Keyset []byte
 }
 
-// InitHQKeys creates a new root key, token-signing key and keyset (version
+// Init creates a new root key, token-signing key and keyset (version
 // 1, naming the token key for use TOKEN, signed by the root key) in dir,
 // creating dir if needed, and returns them loaded. Private keys are written
 // with mode 0600. It never overwrites: if any of the files exists it writes
 // nothing and returns ECONFLICT.
-func InitHQKeys(dir string) (*HQKeys, error) {
+func Init(dir string) (*Keys, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("init HQ keys: %w", err)
 	}
-	for _, name := range hqKeyFiles {
+	for _, name := range keyFiles {
 		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
 			return nil, gateway.Errorf(gateway.ECONFLICT, "init HQ keys: %s already exists; refusing to overwrite keys", filepath.Join(dir, name))
 		} else if !errors.Is(err, fs.ErrNotExist) {
@@ -74,7 +74,7 @@ func InitHQKeys(dir string) (*HQKeys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("init HQ keys: %w", err)
 	}
-	files := make(map[string][]byte, len(hqKeyFiles))
+	files := make(map[string][]byte, len(keyFiles))
 	if files[RootKeyFile], err = gateway.MarshalPrivateKeyPEM(root); err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func InitHQKeys(dir string) (*HQKeys, error) {
 	files[KeysetFile] = keyset
 
 	var written []string
-	for _, name := range hqKeyFiles {
+	for _, name := range keyFiles {
 		perm := fs.FileMode(0o644)
 		if name == RootKeyFile || name == TokenKeyFile {
 			perm = 0o600
@@ -107,7 +107,7 @@ func InitHQKeys(dir string) (*HQKeys, error) {
 	if err := syncDir(dir); err != nil {
 		return nil, fmt.Errorf("init HQ keys: %w", err)
 	}
-	return LoadHQKeys(dir)
+	return Load(dir)
 }
 
 // writeNewFile durably writes data to dir/name with mode perm, failing with
@@ -155,13 +155,13 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// LoadHQKeys reads the key material InitHQKeys wrote in dir and checks it:
+// Load reads the key material Init wrote in dir and checks it:
 // each public key matches its private key, private key files are not
 // readable by group or others, and the keyset is signed by the root key and
 // names the token key. A missing file is ENOTFOUND; bad material is
 // EINVALID.
-func LoadHQKeys(dir string) (*HQKeys, error) {
-	var k HQKeys
+func Load(dir string) (*Keys, error) {
+	var k Keys
 	var err error
 	if k.Root, k.RootPublic, err = loadKeyPair(dir, RootKeyFile, RootPubFile); err != nil {
 		return nil, err
