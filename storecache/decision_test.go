@@ -521,6 +521,9 @@ func TestStore_CommitReversal(t *testing.T) {
 		if got := auditCount(t, s); got != records {
 			t.Errorf("audit records: got %d, want %d", got, records)
 		}
+		if st := s.Stats(); st.Reversals != 1 {
+			t.Errorf("Stats.Reversals after a repeated reversal: got %d, want 1 (the repeat writes nothing)", st.Reversals)
+		}
 	})
 
 	t.Run("Declined", func(t *testing.T) {
