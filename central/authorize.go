@@ -168,7 +168,7 @@ func (l *Ledger) Authorize(req *gateway.CentralRequest, keys *gateway.Keyring, n
 	// The committer groups the commits of concurrent authorizations. It may
 	// run the function more than once, so the function sets res afresh each
 	// time.
-	err := l.commits.update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *bolt.Tx) error {
 		res = nil
 		acctID := accountID
 		if isCode {

@@ -1,6 +1,7 @@
 package central
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,8 +9,10 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"storegate/gateway"
+	"storegate/internal/groupcommit"
 )
 
 // Defaults of LedgerOptions.
@@ -82,8 +85,9 @@ type Ledger struct {
 	path     string
 	currency string
 	verifier gateway.TokenVerifier
-	// commits groups concurrent authorizations into shared transactions.
-	commits *groupCommitter
+	// commits groups concurrent authorizations and settlement batches into
+	// shared transactions.
+	commits *groupcommit.Committer
 }
 
 // OpenLedger opens or creates the ledger file at path and creates its
@@ -122,17 +126,37 @@ func OpenLedger(path string, opts LedgerOptions) (*Ledger, error) {
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	return &Ledger{db: db, path: path, currency: opts.Currency, verifier: opts.Verifier, commits: newGroupCommitter(db)}, nil
+	commits := groupcommit.NewCommitter(db)
+	if err := commits.Open(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	return &Ledger{db: db, path: path, currency: opts.Currency, verifier: opts.Verifier, commits: commits}, nil
 }
 
 // Close closes the ledger file. Transactions in flight and authorizations
 // already queued finish first.
 func (l *Ledger) Close() error {
-	l.commits.close()
+	_ = l.commits.Close(context.Background()) // no deadline: it never fails
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("close ledger: %w", err)
 	}
 	return nil
+}
+
+// update runs fn in a write transaction that it may share with concurrent
+// calls, and returns once that transaction is committed: nil, fn's error
+// (then nothing fn wrote is kept, and the rest of its batch is committed
+// without it), or a *groupcommit.TxError when the commit failed and nothing
+// of its batch was written. As with DB.Batch, fn may run more than once, so
+// it must set its results afresh each time. After Close it returns bbolt's
+// ErrDatabaseNotOpen, as the ledger's reads do.
+func (l *Ledger) update(fn func(*bolt.Tx) error) error {
+	err := l.commits.Commit(context.Background(), fn)
+	if errors.Is(err, groupcommit.ErrClosed) {
+		return fmt.Errorf("ledger is closed: %w", berrors.ErrDatabaseNotOpen)
+	}
+	return err
 }
 
 // Path returns the ledger file's path.

@@ -1,10 +1,15 @@
 package central_test
 
 import (
+	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	berrors "go.etcd.io/bbolt/errors"
 
 	"storegate/central"
 	"storegate/gateway"
@@ -29,6 +34,76 @@ func TestOpenLedger_Locked(t *testing.T) {
 	if waited := time.Since(start); waited > 5*time.Second {
 		t.Errorf("waited %s for a 100ms timeout", waited)
 	}
+}
+
+// Settlements submitted while the ledger closes are either booked (and in
+// the books after a reopen) or refused with ErrDatabaseNotOpen and not
+// booked; after Close every write is refused so.
+func TestLedger_Close(t *testing.T) {
+	const n = 40
+	path := filepath.Join(t.TempDir(), "central.db")
+	l, err := central.OpenLedger(path, central.LedgerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetAccount("acct-1", 1_000_000); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	stl := func(i int) gateway.Settlement {
+		tok := make([]byte, gateway.TokenIDSize)
+		copy(tok, fmt.Sprintf("tok-%d", i))
+		return gateway.Settlement{
+			ID: fmt.Sprintf("stl-%02d", i), Kind: gateway.SettlementCapture, StoreID: "store-1", Lane: "lane-1",
+			POSTxnID: fmt.Sprintf("txn-%02d", i), Account: "acct-1", TokenID: tok, Amount: 100, Currency: "JPY",
+			Mode: gateway.ModeOffline, CreatedAt: now,
+		}
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, errs[i] = l.SubmitSettlements("store-1", []gateway.Settlement{stl(i)}, now) })
+		if i == n/2 {
+			wg.Go(func() {
+				if err := l.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if _, err := l.SubmitSettlements("store-1", []gateway.Settlement{stl(n)}, now); !errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		t.Errorf("SubmitSettlements after Close: got %v, want ErrDatabaseNotOpen", err)
+	}
+
+	l = MustOpenLedger(t, path)
+	books, err := l.Books()
+	if err != nil {
+		t.Fatal(err)
+	}
+	booked := map[string]bool{}
+	for _, b := range books.Settlements {
+		booked[b.Settlement.ID] = true
+	}
+	for i, err := range errs {
+		id := stl(i).ID
+		switch {
+		case err == nil && !booked[id]:
+			t.Errorf("settlement %s was answered but is not booked", id)
+		case err != nil && !errors.Is(err, berrors.ErrDatabaseNotOpen):
+			t.Errorf("settlement %s: got %v, want nil or ErrDatabaseNotOpen", id, err)
+		case err != nil && booked[id]:
+			t.Errorf("settlement %s was refused but is booked", id)
+		}
+	}
+	if booked[stl(n).ID] {
+		t.Errorf("the settlement submitted after Close is booked")
+	}
+	want := int64(1_000_000 - 100*len(booked))
+	if got, err := l.Balance("acct-1"); err != nil || got != want {
+		t.Errorf("balance: got %d, %v, want %d (%d captures booked)", got, err, want, len(booked))
+	}
+	t.Logf("%d of %d settlements booked before Close", len(booked), n)
 }
 
 func TestOpenLedger_BadCurrency(t *testing.T) {

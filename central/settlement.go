@@ -61,7 +61,7 @@ func (l *Ledger) SubmitSettlements(storeID string, batch []gateway.Settlement, n
 	var acks []gateway.SettlementAck
 	// The committer may run the function more than once; it starts the
 	// acks afresh each time.
-	err := l.commits.update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *bolt.Tx) error {
 		acks = acks[:0]
 		for _, s := range batch {
 			ack, err := l.book(tx, storeID, s, now)

@@ -119,13 +119,13 @@ func TestStore_Charges(t *testing.T) {
 			c := chargedCommit(i, giftCharge(25000, 100000, t0))
 			wg.Go(func() { errs[i] = s.CommitDecision(ctx, c) })
 			if i == 0 {
-				g.waitEntered(t)
+				g.WaitEntered(t)
 				waitQueued(t, s, 0)
 			} else {
 				waitQueued(t, s, i)
 			}
 		}
-		g.release()
+		g.Release()
 		wg.Wait()
 		var ok, refused int
 		for i, err := range errs {

@@ -187,16 +187,15 @@ func (s *Store) CommitDecision(ctx context.Context, c *gateway.DecisionCommit) e
 		return err
 	}
 	var seq uint64
-	r := &commitReq{kind: opDecision}
-	r.apply = func(tx *bolt.Tx) (outcome, error) {
+	err = s.commit(ctx, opDecision, func(tx *bolt.Tx) (outcome, error) {
 		var (
 			o   outcome
 			err error
 		)
 		seq, o, err = applyDecision(tx, p)
 		return o, err
-	}
-	if err := s.commit(ctx, r); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	if c.Settlement != nil {
@@ -288,8 +287,7 @@ func (s *Store) CommitReversal(ctx context.Context, key gateway.IdempotencyKey, 
 		stored  gateway.Reversal
 		already bool
 	)
-	r := &commitReq{kind: opReversal}
-	r.apply = func(tx *bolt.Tx) (outcome, error) {
+	err := s.commit(ctx, opReversal, func(tx *bolt.Tx) (outcome, error) {
 		seq, stored, already = 0, gateway.Reversal{}, false
 		decisions := appendBucket(tx, bucketDecisions)
 		v := decisions.Get(dkey)
@@ -330,8 +328,8 @@ func (s *Store) CommitReversal(ctx context.Context, key gateway.IdempotencyKey, 
 		}
 		stored = rev
 		return outcome{wrote: true}, nil
-	}
-	if err := s.commit(ctx, r); err != nil {
+	})
+	if err != nil {
 		return gateway.Reversal{}, false, err
 	}
 	if !already {

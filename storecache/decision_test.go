@@ -178,11 +178,11 @@ func TestStore_CommitDecision_GroupCommit(t *testing.T) {
 		commits[i] = newCommit(fmt.Sprintf("lane-%d", i%8), fmt.Sprintf("txn-%03d", i), tokenID(i), gateway.ModeOffline, int64(100+i))
 		wg.Go(func() { errs[i] = s.CommitDecision(ctx, commits[i]) })
 		if i == 0 {
-			g.waitEntered(t) // the committer holds commit 0; the rest queue up
+			g.WaitEntered(t) // the committer holds commit 0; the rest queue up
 		}
 	}
 	waitQueued(t, s, n-1)
-	g.release()
+	g.Release()
 	wg.Wait()
 
 	seqs := map[uint64]bool{}
@@ -288,11 +288,11 @@ func TestStore_CommitDecision_SameToken(t *testing.T) {
 		for i := range n {
 			wg.Go(func() { errs[i] = commit(s, i) })
 			if i == 0 {
-				g.waitEntered(t)
+				g.WaitEntered(t)
 			}
 		}
 		waitQueued(t, s, n-1)
-		g.release()
+		g.Release()
 		wg.Wait()
 		check(t, s, errs)
 		if errs[0] != nil {
@@ -309,7 +309,7 @@ func TestStore_CommitDecision_SameToken(t *testing.T) {
 		errs := make([]error, 3)
 		var wg sync.WaitGroup
 		wg.Go(func() { errs[0] = s.CommitDecision(ctx, newDecline("lane-0", "txn-0")) })
-		g.waitEntered(t)
+		g.WaitEntered(t)
 		wg.Go(func() {
 			errs[1] = s.CommitDecision(ctx, newCommit("lane-1", "txn-1", tokenID(7), gateway.ModeOnline, 1))
 		})
@@ -318,7 +318,7 @@ func TestStore_CommitDecision_SameToken(t *testing.T) {
 			errs[2] = s.CommitDecision(ctx, newCommit("lane-2", "txn-2", tokenID(7), gateway.ModeOnline, 2))
 		})
 		waitQueued(t, s, 2)
-		g.release()
+		g.Release()
 		wg.Wait()
 		if errs[0] != nil || errs[1] != nil || errs[2] != gateway.ErrTokenSpent {
 			t.Errorf("outcomes: got %v, want nil, nil, ErrTokenSpent", errs)
@@ -335,7 +335,7 @@ func TestStore_CommitDecision_Cancel(t *testing.T) {
 		var wg sync.WaitGroup
 		var holdErr error
 		wg.Go(func() { holdErr = s.CommitDecision(context.Background(), newDecline("lane-0", "txn-0")) })
-		g.waitEntered(t)
+		g.WaitEntered(t)
 
 		ctx, cancel := context.WithCancel(context.Background())
 		c := newCommit("lane-1", "txn-1", tokenID(1), gateway.ModeOnline, 100)
@@ -346,7 +346,7 @@ func TestStore_CommitDecision_Cancel(t *testing.T) {
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Errorf("CommitDecision withdrawn while queued: got %v, want context.Canceled", err)
 		}
-		g.release()
+		g.Release()
 		wg.Wait()
 		if holdErr != nil {
 			t.Fatal(holdErr)
@@ -368,7 +368,7 @@ func TestStore_CommitDecision_Cancel(t *testing.T) {
 		c := newCommit("lane-1", "txn-1", tokenID(1), gateway.ModeOnline, 100)
 		done := make(chan error, 1)
 		go func() { done <- s.CommitDecision(ctx, c) }()
-		g.waitEntered(t) // the committer has taken c
+		g.WaitEntered(t) // the committer has taken c
 		cancel()
 		var err error
 		select {
@@ -376,7 +376,7 @@ func TestStore_CommitDecision_Cancel(t *testing.T) {
 			t.Errorf("CommitDecision returned %v while its batch was still open", err)
 		case <-time.After(20 * time.Millisecond):
 		}
-		g.release()
+		g.Release()
 		if err == nil {
 			err = <-done
 		}
@@ -420,11 +420,11 @@ func TestStore_CommitDecision_DiskFull(t *testing.T) {
 		commits[i].Stored.Decision.Message = strings.Repeat("x", 100<<10)
 		wg.Go(func() { errs[i] = s.CommitDecision(ctx, commits[i]) })
 		if i == 0 {
-			g.waitEntered(t)
+			g.WaitEntered(t)
 		}
 	}
 	waitQueued(t, s, n-1)
-	g.release()
+	g.Release()
 	wg.Wait()
 
 	for i, err := range errs {
@@ -520,6 +520,9 @@ func TestStore_CommitReversal(t *testing.T) {
 		}
 		if got := auditCount(t, s); got != records {
 			t.Errorf("audit records: got %d, want %d", got, records)
+		}
+		if st := s.Stats(); st.Reversals != 1 {
+			t.Errorf("Stats.Reversals after a repeated reversal: got %d, want 1 (the repeat writes nothing)", st.Reversals)
 		}
 	})
 

@@ -11,9 +11,9 @@
 // inside that transaction, against the totals the commits before it left, so
 // a cap holds however the commits of concurrent lanes are grouped. Concurrent
 // decisions from several lanes share a transaction through a single committer
-// goroutine (group commit), so that a busy store pays one fsync per batch
-// instead of one per decision, without the fixed delay of bbolt's own
-// DB.Batch.
+// goroutine (group commit, internal/groupcommit, which central's ledger uses
+// too), so that a busy store pays one fsync per batch instead of one per
+// decision, without the fixed delay of bbolt's own DB.Batch.
 //
 // # On-disk layout
 //

@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"storegate/gateway"
+	"storegate/internal/groupcommit/committertest"
 	"storegate/storecache"
 )
 
@@ -137,59 +137,22 @@ func mustCommit(tb testing.TB, s *storecache.Store, c *gateway.DecisionCommit) {
 	}
 }
 
-// gate holds the committer in Options.BeforeCommit, the first time only,
-// until the test releases it.
-type gate struct {
-	once        sync.Once
-	entered     chan struct{}
-	releaseOnce sync.Once
-	released    chan struct{}
-}
-
 // MustOpenGatedStore opens a new store whose committer is held in a gate
 // the first time it takes a request. The gate opens at the latest at
 // cleanup, before the store closes, so that a failing test cannot hang.
-func MustOpenGatedStore(tb testing.TB, opts storecache.Options) (*storecache.Store, *gate) {
+func MustOpenGatedStore(tb testing.TB, opts storecache.Options) (*storecache.Store, *committertest.Gate) {
 	tb.Helper()
-	g := &gate{entered: make(chan struct{}), released: make(chan struct{})}
-	opts.BeforeCommit = g.hook
+	g := committertest.NewGate()
+	opts.BeforeCommit = g.Hook
 	s := MustOpenStoreAt(tb, filepath.Join(tb.TempDir(), "store.db"), opts)
-	tb.Cleanup(g.release) // runs before the store's cleanup
+	tb.Cleanup(g.Release) // runs before the store's cleanup
 	return s, g
-}
-
-func (g *gate) hook() {
-	first := false
-	g.once.Do(func() { first = true })
-	if first {
-		close(g.entered)
-		<-g.released
-	}
-}
-
-// release lets the committer go on.
-func (g *gate) release() { g.releaseOnce.Do(func() { close(g.released) }) }
-
-// waitEntered waits until the committer is held in the gate.
-func (g *gate) waitEntered(tb testing.TB) {
-	tb.Helper()
-	select {
-	case <-g.entered:
-	case <-time.After(10 * time.Second):
-		tb.Fatal("the committer never reached BeforeCommit")
-	}
 }
 
 // waitQueued waits until at least n commits wait for the committer.
 func waitQueued(tb testing.TB, s *storecache.Store, n int) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Stats().Queued < n {
-		if time.Now().After(deadline) {
-			tb.Fatalf("queued commits: got %d, want %d", s.Stats().Queued, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	committertest.WaitAtLeast(tb, "queued commits", n, func() int { return s.Stats().Queued })
 }
 
 // wantCode fails the test unless err carries the gateway error code.

@@ -148,11 +148,11 @@ func TestStore_CommitDecision_OfflineChargeBatched(t *testing.T) {
 		c := offlineCommit(fmt.Sprintf("lane-%d", i%8), fmt.Sprintf("txn-%02d", i), fmt.Sprintf("acct-%d", i%4), tokenID(i), 300, caps)
 		wg.Go(func() { errs[i] = s.CommitDecision(ctx, c) })
 		if i == 0 {
-			g.waitEntered(t)
+			g.WaitEntered(t)
 		}
 	}
 	waitQueued(t, s, n-1)
-	g.release()
+	g.Release()
 	wg.Wait()
 
 	ok := 0

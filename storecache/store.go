@@ -1,6 +1,7 @@
 package storecache
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"storegate/gateway"
+	"storegate/internal/groupcommit"
 )
 
 // Defaults for Options.
@@ -24,7 +26,7 @@ const (
 	// daemon started on the same file fails fast instead of hanging.
 	DefaultOpenTimeout = 1 * time.Second
 	// DefaultMaxBatch bounds how many queued commits share one transaction.
-	DefaultMaxBatch = 512
+	DefaultMaxBatch = groupcommit.DefaultMaxBatch
 )
 
 // Errors of Open, OpenReadOnly and the methods of a closed or read-only
@@ -76,33 +78,22 @@ type Options struct {
 
 // Store is the gateway's bbolt store. Every method is safe for concurrent
 // use. CommitDecision, CommitReversal and AckSettlements go through one
-// committer goroutine that groups them into shared transactions.
+// group committer (internal/groupcommit) that groups them into shared
+// transactions.
 type Store struct {
-	path     string
-	db       *bolt.DB
-	readOnly bool
-	noSync   bool
-	logger   *slog.Logger
-	now      func() time.Time
+	path      string
+	db        *bolt.DB
+	readOnly  bool
+	noSync    bool
+	logger    *slog.Logger
+	now       func() time.Time
+	committer *groupcommit.Committer
 
-	maxBatch     int
-	beforeCommit func()
+	closeOnce sync.Once
+	closeErr  error
 
-	// mu orders enqueueing against Close: senders hold it for reading
-	// while they send, Close takes it for writing before it closes reqs.
-	mu            sync.RWMutex
-	closed        bool
-	closing       chan struct{}
-	reqs          chan *commitReq
-	committerDone chan struct{}
-	closeOnce     sync.Once
-	closeErr      error
-
-	stats struct {
-		decisions, reversals, rejected atomic.Uint64
-		transactions, failed           atomic.Uint64
-		largestBatch                   atomic.Int64
-	}
+	// decisions and reversals count the commits that wrote, for Stats.
+	decisions, reversals atomic.Uint64
 }
 
 var _ gateway.Store = (*Store)(nil)
@@ -198,16 +189,13 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 	}
 
 	s := &Store{
-		path:          path,
-		db:            db,
-		readOnly:      readOnly,
-		noSync:        opts.NoSync && !readOnly,
-		logger:        opts.Logger,
-		now:           opts.Now,
-		maxBatch:      opts.MaxBatch,
-		beforeCommit:  opts.BeforeCommit,
-		closing:       make(chan struct{}),
-		committerDone: make(chan struct{}),
+		path:      path,
+		db:        db,
+		readOnly:  readOnly,
+		noSync:    opts.NoSync && !readOnly,
+		logger:    opts.Logger,
+		now:       opts.Now,
+		committer: groupcommit.NewCommitter(db),
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -215,9 +203,11 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.maxBatch <= 0 {
-		s.maxBatch = DefaultMaxBatch
+	if opts.MaxBatch > 0 {
+		s.committer.MaxBatch = opts.MaxBatch
 	}
+	s.committer.Logger = s.logger
+	s.committer.BeforeCommit = opts.BeforeCommit
 
 	if readOnly {
 		err = db.View(checkLayout)
@@ -229,11 +219,11 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 
-	if readOnly {
-		close(s.committerDone)
-	} else {
-		s.reqs = make(chan *commitReq, s.maxBatch)
-		go s.runCommitter()
+	if !readOnly {
+		if err := s.committer.Open(); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
 	}
 	if existed && fi.Size() == 0 {
 		s.logger.Warn("store file was empty; initialized a new store", "path", path)
@@ -396,14 +386,9 @@ func (s *Store) Path() string { return s.path }
 // it again returns the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.closing) // releases senders blocked on a full queue
-		s.mu.Lock()
-		s.closed = true
-		if s.reqs != nil {
-			close(s.reqs)
-		}
-		s.mu.Unlock()
-		<-s.committerDone
+		// Without a deadline: Close returns only once the queue is
+		// committed, never with a transaction left running.
+		_ = s.committer.Close(context.Background())
 		if s.noSync {
 			if err := s.db.Sync(); err != nil {
 				s.closeErr = fmt.Errorf("close store %s: sync: %w", s.path, err)
@@ -418,18 +403,16 @@ func (s *Store) Close() error {
 
 // Stats returns the committer's counters.
 func (s *Store) Stats() Stats {
-	st := Stats{
-		Decisions:          s.stats.decisions.Load(),
-		Reversals:          s.stats.reversals.Load(),
-		Rejected:           s.stats.rejected.Load(),
-		Transactions:       s.stats.transactions.Load(),
-		FailedTransactions: s.stats.failed.Load(),
-		LargestBatch:       int(s.stats.largestBatch.Load()),
+	c := s.committer.Stats()
+	return Stats{
+		Decisions:          s.decisions.Load(),
+		Reversals:          s.reversals.Load(),
+		Rejected:           c.Rejected,
+		Transactions:       c.Transactions,
+		FailedTransactions: c.FailedTransactions,
+		LargestBatch:       c.LargestBatch,
+		Queued:             c.Queued,
 	}
-	if s.reqs != nil {
-		st.Queued = len(s.reqs)
-	}
-	return st
 }
 
 // view runs fn in a read transaction, naming a closed store plainly.

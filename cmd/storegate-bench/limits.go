@@ -19,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"storegate/gateway"
+	"storegate/internal/groupcommit"
 	"storegate/storecache"
 )
 
@@ -77,10 +78,10 @@ type LaneLimits struct {
 	// storecache's committer, which commits as soon as the previous commit
 	// ends.
 	Committer Rate `json:"storecache_committer"`
-	// Group is the raw records committed from lanes goroutines by the
-	// committer's strategy (commit as soon as the previous commit ends),
-	// and BoltBatch the same through bbolt's DB.Batch, with its default
-	// MaxBatchDelay.
+	// Group is the raw records committed from lanes goroutines through
+	// internal/groupcommit, the committer storecache and central share
+	// (commit as soon as the previous commit ends), and BoltBatch the same
+	// through bbolt's DB.Batch, with its default MaxBatchDelay.
 	Group     Rate `json:"raw_group_commit"`
 	BoltBatch Rate `json:"raw_db_batch"`
 	// GRPCNoop is grpc.health.v1 Check on the gateway's server over the
@@ -336,28 +337,37 @@ func measureDBBatch(path string, lanes int, d time.Duration) (Rate, error) {
 	return Rate{PerS: r.Rate(), Latency: summarize(r.Latencies), PerTx: ratio(float64(r.Ops), float64(len(txs)))}, nil
 }
 
-// measureGroup commits one decision per call through groupCommitter, from
-// lanes goroutines.
+// measureGroup commits one decision per call through the group committer
+// storecache and central share (internal/groupcommit, with its default
+// MaxBatch), from lanes goroutines: its strategy on the raw records, without
+// storecache's checks.
 func measureGroup(path string, lanes int, d time.Duration) (Rate, error) {
 	db, err := openRawDB(path)
 	if err != nil {
 		return Rate{}, err
 	}
 	defer db.Close()
-	g := newGroupCommitter(db, storecache.DefaultMaxBatch)
+	g := groupcommit.NewCommitter(db)
+	if err := g.Open(); err != nil {
+		return Rate{}, err
+	}
+	ctx := context.Background()
 	now := time.Now()
-	r := runLoad(context.Background(), lanes, d, 0, func(lane, n int) error {
+	r := runLoad(ctx, lanes, d, 0, func(lane, n int) error {
 		rec, err := newRawRecord(benchDecision(fmt.Sprintf("lane-%02d", lane), n, gateway.ModeOnline, now))
 		if err != nil {
 			return err
 		}
-		return g.commit(rec)
+		return g.Commit(ctx, func(tx *bolt.Tx) error { return rawApply(tx, rec) })
 	})
-	g.close()
+	if err := g.Close(ctx); err != nil {
+		return Rate{}, err
+	}
 	if r.FirstErr != nil {
 		return Rate{}, r.FirstErr
 	}
-	return Rate{PerS: r.Rate(), Latency: summarize(r.Latencies), PerTx: ratio(float64(r.Ops), float64(g.txs))}, nil
+	st := g.Stats()
+	return Rate{PerS: r.Rate(), Latency: summarize(r.Latencies), PerTx: ratio(float64(st.Committed), float64(st.Transactions))}, nil
 }
 
 // measureCommitter commits decisions through storecache.CommitDecision from

@@ -20,10 +20,11 @@ const (
 	statusNotMeasure = "not measured"
 )
 
-// CommitCompare sets the committer's strategy, committing as soon as the
-// previous commit ends, against bbolt's DB.Batch, which waits up to its
-// MaxBatchDelay to fill a batch, on the same raw records at one number of
-// lanes; Storecache is storecache's committer itself, with its checks.
+// CommitCompare sets the group committer storecache and central share
+// (internal/groupcommit), committing as soon as the previous commit ends,
+// against bbolt's DB.Batch, which waits up to its MaxBatchDelay to fill a
+// batch, on the same raw records at one number of lanes; Storecache is
+// storecache.CommitDecision through that committer, with its checks.
 type CommitCompare struct {
 	Lanes      int     `json:"lanes"`
 	Group      Rate    `json:"group_commit"`
