@@ -266,6 +266,13 @@ func (h *harness) check() (*Report, error) {
 			}
 			if d == nil || !d.Decision.Approved || d.Decision.SettlementID != s.SettlementID {
 				problem("%s: the POS heard approved (%s) but the gateway stored %v", s.key(), s.SettlementID, d)
+				// The store lost the approval (only a power cut can): lost
+				// for good unless its settlement reached HQ first.
+				_, booked := captures[s.SettlementID]
+				if _, ok := disputed[s.SettlementID]; !booked && !ok {
+					r.Lost++
+					problem("LOST: %s approved (%s, %s) is neither booked nor in the gateway's store", s.key(), s.SettlementID, s.Mode)
+				}
 			}
 		case outcomeDeclined:
 			r.Declined++
