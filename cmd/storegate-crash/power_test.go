@@ -28,16 +28,7 @@ func TestPower_Short(t *testing.T) {
 	cfg.Dir = t.TempDir()
 	cfg.PowerCuts = 12
 	cfg.OutageEvery = 4
-	cfg.Out = logWriter{t}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.OK() {
-		t.Fatalf("lost %d, duplicated %d, %d problems (seed %d): see the report above; logs in %s", rep.Lost, rep.Duplicated, len(rep.Problems), rep.Seed, cfg.Dir)
-	}
+	rep := mustRun(t, cfg)
 	p := rep.Power
 	if p == nil || p.Cuts < 12 || rep.Outages < 3 {
 		t.Fatalf("power report %+v, %d outages: want at least 12 cuts and 3 outages", p, rep.Outages)

@@ -83,26 +83,33 @@ func (f *FS) syncFile(in *inode) error {
 	if _, ok := f.dirty[in]; !ok {
 		return nil
 	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(in.src.Fd()), &st); err != nil {
-		return err
-	}
-	d, err := f.durableFile(in)
+	size, d, err := f.files(in)
 	if err != nil {
 		return err
 	}
-	if err := d.Truncate(st.Size); err != nil {
+	if err := d.Truncate(size); err != nil {
 		return err
 	}
 	buf := make([]byte, pageSize)
 	for p := range in.pages {
-		if err := copyPage(d, in.src, p, st.Size, buf); err != nil {
+		if err := copyPage(d, in.src, p, size, buf); err != nil {
 			return err
 		}
 	}
 	in.pages, in.resized = nil, false
 	delete(f.dirty, in)
 	return nil
+}
+
+// files returns the size of in's backing file and its content file in the
+// image; f.mu is held and in is dirty.
+func (f *FS) files(in *inode) (int64, *os.File, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(in.src.Fd()), &st); err != nil {
+		return 0, nil, err
+	}
+	d, err := f.durableFile(in)
+	return st.Size, d, err
 }
 
 // copyPage copies page p, up to size and up to the end of src, from src to
@@ -176,11 +183,7 @@ func (f *FS) tear(tear *rand.Rand) error {
 			f.stats.PagesLost += len(pages)
 			continue
 		}
-		var st syscall.Stat_t
-		if err := syscall.Fstat(int(in.src.Fd()), &st); err != nil {
-			return err
-		}
-		d, err := f.durableFile(in)
+		live, d, err := f.files(in)
 		if err != nil {
 			return err
 		}
@@ -190,11 +193,11 @@ func (f *FS) tear(tear *rand.Rand) error {
 		}
 		size := dst.Size()
 		for _, p := range pages {
-			if p*pageSize >= st.Size || tear.IntN(2) == 0 {
+			if p*pageSize >= live || tear.IntN(2) == 0 {
 				f.stats.PagesLost++
 				continue
 			}
-			if end := min((p+1)*pageSize, st.Size); end > size {
+			if end := min((p+1)*pageSize, live); end > size {
 				size = end
 				if err := d.Truncate(size); err != nil {
 					return err
