@@ -20,8 +20,9 @@
 // is lost; a rename onto a file is undone unless the folder is synced after it.
 // A rename between two folders is durable per folder: a cut after syncing only
 // the target leaves the file under both names, as a file system without a
-// journal may. Modes and owners are kept; times and extended attributes are
-// not modelled.
+// journal may. Permission bits survive a cut; owners, times and extended
+// attributes are not modelled (after a cut every file belongs to the user
+// that runs the file system).
 //
 // A process that is killed without a power cut loses nothing: the kernel keeps
 // its writes. So does this file system: every write reaches the backing folder
