@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 
@@ -103,6 +106,7 @@ func OpenLedger(path string, opts LedgerOptions) (*Ledger, error) {
 	if !currencyPattern.MatchString(opts.Currency) {
 		return nil, gateway.Errorf(gateway.EINVALID, "ledger currency %q: want three capital letters (ISO 4217)", opts.Currency)
 	}
+	_, statErr := os.Stat(path)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, &gateway.Error{
@@ -113,6 +117,14 @@ func OpenLedger(path string, opts LedgerOptions) (*Ledger, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// bbolt syncs the new file, not its name: a power cut would lose
+		// the whole ledger.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		}
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {

@@ -170,7 +170,7 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 		}
 	}
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, MaxSize: opts.MaxSize, NoSync: opts.NoSync && !readOnly})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, MaxSize: opts.MaxSize, NoSync: (opts.NoSync || brokenNoSync) && !readOnly})
 	if err != nil {
 		return nil, openError(path, err, existed && fi.Size() > 0)
 	}
@@ -180,7 +180,7 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 			return nil, err
 		}
 	}
-	if !existed {
+	if !existed && !brokenNoDirSync {
 		// Make the new file's directory entry durable too.
 		if err := syncDir(filepath.Dir(path)); err != nil {
 			_ = db.Close()
