@@ -1,9 +1,9 @@
 // Package metrics is storegated's Prometheus face: decisions by outcome,
 // reason and mode, Authorize latency, recovered panics, whether the store can
 // be written, and gauges read from the gateway's status at each scrape
-// (outbox depth and oldest age, offline exposure, disputed settlements,
-// keyset version, policy and freeze-list versions and policy age, central
-// reachability, audit records) and each lane scanner's state.
+// (outbox depth and oldest age, offline exposure and its cap, disputed
+// settlements, keyset version, policy and freeze-list versions and policy
+// age, central reachability, audit records) and each lane scanner's state.
 //
 // It is an adapter: it implements wire.Observer, which storegated's gRPC
 // server calls, and reads gateway.Status; the domain never imports it, and

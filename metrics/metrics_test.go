@@ -70,6 +70,7 @@ func TestMetrics_StatusGauges(t *testing.T) {
 	st := &gateway.Status{
 		CentralReachable:   true,
 		LastCentralContact: t0.Add(-3 * time.Second),
+		OfflineCaps:        gateway.OfflineCaps{MaxAmountPerTransaction: 3000, MaxAmountPerAccount: 6000, MaxStoreExposure: 30000},
 		Outbox:             gateway.OutboxStats{Depth: 7, Oldest: t0.Add(-90 * time.Second), OfflineExposure: 5800, Disputed: 1},
 		KeysetVersion:      4,
 		AuditRecords:       12,
@@ -86,6 +87,7 @@ func TestMetrics_StatusGauges(t *testing.T) {
 		"storegate_outbox_depth 7",
 		"storegate_outbox_oldest_age_seconds 90",
 		"storegate_offline_exposure_minor_units 5800",
+		"storegate_offline_exposure_cap_minor_units 30000",
 		"storegate_settlements_disputed 1",
 		"storegate_keyset_version 4",
 		"storegate_central_reachable 1",

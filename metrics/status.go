@@ -30,6 +30,8 @@ var statusGauges = []statusGauge{
 		}},
 	{"offline_exposure_minor_units", "Offline approvals not yet acknowledged by the central service, in minor currency units: the money at risk until central books them.",
 		func(s *gateway.Status, _ time.Time) float64 { return float64(s.Outbox.OfflineExposure) }},
+	{"offline_exposure_cap_minor_units", "The cap on offline exposure in force (the lower of the store's and HQ's), in minor currency units: offline_exposure_minor_units never passes it. 0 when none is set, and then nothing is approved offline.",
+		func(s *gateway.Status, _ time.Time) float64 { return float64(s.OfflineCaps.MaxStoreExposure) }},
 	{"settlements_disputed", "Settlements the central service refused, kept for investigation.",
 		func(s *gateway.Status, _ time.Time) float64 { return float64(s.Outbox.Disputed) }},
 	{"keyset_version", "Version of the token-signing keyset in force; 0 before any keyset.",
