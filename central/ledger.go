@@ -15,6 +15,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"storegate/gateway"
+	"storegate/internal/durable"
 	"storegate/internal/groupcommit"
 )
 
@@ -121,7 +122,7 @@ func OpenLedger(path string, opts LedgerOptions) (*Ledger, error) {
 	if errors.Is(statErr, fs.ErrNotExist) {
 		// bbolt syncs the new file, not its name: a power cut would lose
 		// the whole ledger.
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open ledger %s: %w", path, err)
 		}

@@ -17,6 +17,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"storegate/gateway"
+	"storegate/internal/durable"
 	"storegate/internal/groupcommit"
 )
 
@@ -182,7 +183,7 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 	}
 	if !existed && !brokenNoDirSync {
 		// Make the new file's directory entry durable too.
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("open store %s: sync directory: %w", path, err)
 		}
@@ -363,18 +364,6 @@ func checkSchema(meta *bolt.Bucket) error {
 		return fmt.Errorf("%w: schema version %d", ErrNotStore, n)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Path returns the store file's path.
