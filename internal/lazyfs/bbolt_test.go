@@ -20,6 +20,23 @@ import (
 type bboltRun struct {
 	cmd   *exec.Cmd
 	acked chan uint64 // closed when the child's output ends
+	// seen is the largest key taken from acked before the cut.
+	seen uint64
+}
+
+// waitAcked waits until the child has acknowledged a commit, so that a cut
+// always has something acknowledged to lose, however loaded the machine.
+func (r *bboltRun) waitAcked(t *testing.T) {
+	t.Helper()
+	select {
+	case k, ok := <-r.acked:
+		if !ok {
+			t.Fatal("the child ended before it acknowledged a commit")
+		}
+		r.seen = max(r.seen, k)
+	case <-time.After(time.Minute):
+		t.Fatal("the child acknowledged no commit within a minute")
+	}
 }
 
 func startBbolt(t *testing.T, path string, noSync bool) *bboltRun {
@@ -68,7 +85,7 @@ func (r *bboltRun) powerCut(t *testing.T, m *mnt, tear *rand.Rand) uint64 {
 		t.Fatal(err)
 	}
 	r.cmd.Wait()
-	var last uint64
+	last := r.seen
 	for k := range r.acked {
 		last = max(last, k)
 	}
@@ -118,6 +135,7 @@ func TestBbolt_SurvivesCuts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 10 {
 		r := startBbolt(t, path, false)
+		r.waitAcked(t)
 		time.Sleep(time.Duration(50+rng.IntN(150)) * time.Millisecond)
 		var tear *rand.Rand
 		if i%2 == 1 {
@@ -149,6 +167,7 @@ func TestBbolt_NoSyncLosesAcknowledged(t *testing.T) {
 	path := m.path("bolt.db")
 	for i := range 3 {
 		r := startBbolt(t, path, true)
+		r.waitAcked(t)
 		time.Sleep(200 * time.Millisecond)
 		acked := r.powerCut(t, m, nil)
 		if got := checkBbolt(t, filepath.Join(m.backing, "bolt.db")); got < acked {
