@@ -29,6 +29,9 @@ import (
 
 const chain = "acme.example"
 
+// noChain makes whoAmI ask PeerIdentity with no trust domain.
+var noChain bool
+
 func TestParse(t *testing.T) {
 	for _, c := range []struct {
 		uri  string
@@ -227,7 +230,11 @@ type whoAmI struct {
 }
 
 func (w whoAmI) Check(ctx context.Context, _ *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
-	id, err := certs.PeerIdentity(ctx, chain, w.kinds...)
+	want := chain
+	if noChain {
+		want = ""
+	}
+	id, err := certs.PeerIdentity(ctx, want, w.kinds...)
 	switch {
 	case errors.Is(err, certs.ErrKindRefused):
 		return nil, status.Error(codes.PermissionDenied, err.Error())
@@ -352,8 +359,16 @@ func TestPeerIdentity(t *testing.T) {
 		}
 	})
 	t.Run("ErrNoChainConfigured", func(t *testing.T) {
-		if _, err := certs.PeerIdentity(context.Background(), ""); !errors.Is(err, certs.ErrInvalidIdentity) {
-			t.Fatalf("PeerIdentity without a chain = %v, want ErrInvalidIdentity", err)
+		// A server whose chain is unset takes no certificate at all.
+		addr := serveWith(t, grpc.Creds(credentials.NewTLS(&tls.Config{
+			MinVersion: certs.MinVersion, Certificates: []tls.Certificate{ca.issue(t, x509.ExtKeyUsageServerAuth)},
+			ClientCAs: ca.pool, ClientAuth: tls.RequireAndVerifyClientCert,
+		})), certs.KindPOS)
+		noChain = true
+		defer func() { noChain = false }()
+		_, err := askWhoAmI(t, addr, client(ca.issue(t, x509.ExtKeyUsageClientAuth, "spiffe://acme.example/store/s1/lane/2")))
+		if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "no valid trust domain") {
+			t.Fatalf("err = %v, want Unauthenticated for want of a trust domain", err)
 		}
 	})
 }

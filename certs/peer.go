@@ -22,10 +22,6 @@ import (
 // another kind. The first two mean Unauthenticated, the third
 // PermissionDenied.
 func PeerIdentity(ctx context.Context, chain string, kinds ...Kind) (Identity, error) {
-	if !ValidChain(chain) {
-		// A server without a trust domain must take nobody, not anybody.
-		return Identity{}, fmt.Errorf("%w: the server has no valid trust domain configured (%q)", ErrInvalidIdentity, clip(chain))
-	}
 	p, ok := peer.FromContext(ctx)
 	if !ok {
 		return Identity{}, ErrNoIdentity
@@ -36,6 +32,10 @@ func PeerIdentity(ctx context.Context, chain string, kinds ...Kind) (Identity, e
 	}
 	if len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
 		return Identity{}, ErrNoIdentity
+	}
+	if !ValidChain(chain) {
+		// A server without a trust domain must take nobody, not anybody.
+		return Identity{}, fmt.Errorf("%w: the server has no valid trust domain configured (%q)", ErrInvalidIdentity, clip(chain))
 	}
 	leaf := info.State.VerifiedChains[0][0]
 	if !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {

@@ -48,6 +48,52 @@ func serve(t *testing.T, register func(s *grpc.Server)) *grpc.ClientConn {
 	return conn
 }
 
+// servePayments serves srv's PaymentService on a loopback port the way
+// Open does (PaymentServerOptions, then opts), plaintext, and returns a
+// client connection to it. srv takes callers without certificates as
+// supervisors of its store.
+func servePayments(t *testing.T, srv *grpcserver.Server, opts ...grpc.ServerOption) *grpc.ClientConn {
+	t.Helper()
+	srv.InsecureCallers = true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(append(srv.PaymentServerOptions(), opts...)...)
+	srv.RegisterPayment(s)
+	go s.Serve(ln)
+	t.Cleanup(s.Stop)
+	return dialT(t, ln.Addr().String())
+}
+
+// serveAdmin serves srv's AdminService on a unix socket in t.TempDir(), the
+// way Open does (AdminServerOptions, then opts), and returns a client
+// connection to it.
+func serveAdmin(t *testing.T, srv *grpcserver.Server, opts ...grpc.ServerOption) *grpc.ClientConn {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "admin.sock")
+	ln, err := grpcserver.ListenAdminSocket(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(append(srv.AdminServerOptions(), opts...)...)
+	srv.RegisterAdmin(s)
+	go s.Serve(ln)
+	t.Cleanup(s.Stop)
+	return dialT(t, "unix://"+path)
+}
+
+// dialT connects to target with plaintext credentials until the test ends.
+func dialT(t *testing.T, target string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // stack is a gateway behind its gRPC face, talking to the reference central
 // service over loopback, each on bbolt files in t.TempDir().
 type stack struct {
@@ -91,8 +137,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now()}
-	conn := serve(t, func(s *grpc.Server) { srv.Register(s) })
-	return &stack{payments: storegatev1.NewPaymentServiceClient(conn), admin: storegatev1.NewAdminServiceClient(conn),
+	return &stack{payments: storegatev1.NewPaymentServiceClient(servePayments(t, srv)), admin: storegatev1.NewAdminServiceClient(serveAdmin(t, srv)),
 		keys: keys, ledger: ledger, publisher: pub, gw: gw}
 }
 
@@ -156,7 +201,7 @@ func TestServer_Errors(t *testing.T) {
 		}
 	})
 	t.Run("NotFound", func(t *testing.T) {
-		_, err := s.payments.Reverse(context.Background(), &storegatev1.ReverseRequest{Lane: "1", PosTransactionId: "never"})
+		_, err := s.payments.Reverse(context.Background(), &storegatev1.ReverseRequest{Lane: "1", PosTransactionId: "never", Reason: "returned"})
 		if status.Code(err) != codes.NotFound {
 			t.Fatalf("err = %v, want NotFound", err)
 		}
@@ -203,6 +248,7 @@ type opened struct {
 	srv     *grpcserver.Server
 	central *heldCentral
 	conn    *grpc.ClientConn
+	admin   *grpc.ClientConn
 	keys    *hqkeys.Keys
 }
 
@@ -226,17 +272,17 @@ func openServer(t *testing.T) *opened {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now(), Probe: st.Probe, HealthInterval: time.Hour}
-	if err := srv.Open(ln); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	adminPath := filepath.Join(dir, "admin.sock")
+	adminLn, err := grpcserver.ListenAdminSocket(adminPath, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	return &opened{srv: srv, central: hq, conn: conn, keys: keys}
+	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now(), Probe: st.Probe, HealthInterval: time.Hour, InsecureCallers: true}
+	if err := srv.Open(ln, adminLn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	return &opened{srv: srv, central: hq, conn: dialT(t, ln.Addr().String()), admin: dialT(t, "unix://"+adminPath), keys: keys}
 }
 
 func (o *opened) mint(t *testing.T) string {
@@ -307,7 +353,7 @@ func TestServer_Open(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		if err := o.srv.Open(ln); err == nil {
+		if err := o.srv.Open(ln, nil); err == nil {
 			t.Fatal("second Open: nil error, want one")
 		}
 	})
@@ -317,7 +363,7 @@ func TestServer_Open(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		if err := (&grpcserver.Server{}).Open(ln); err == nil {
+		if err := (&grpcserver.Server{}).Open(ln, nil); err == nil {
 			t.Fatal("Open without a Probe: nil error, want one")
 		}
 	})
