@@ -2,16 +2,10 @@ package certs_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"storegate/certs"
+	"storegate/internal/testca"
 )
 
 const chain = "acme.example"
@@ -132,66 +127,10 @@ func TestIdentity_FileBase(t *testing.T) {
 	}
 }
 
-// testCA is a throwaway CA for certificates of any shape, so that the
-// tests can make what no issuing tool of storegate's would.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// issue signs a certificate with the given URI SANs and key usage.
-func (ca *testCA) issue(t *testing.T, usage x509.ExtKeyUsage, uris ...string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "leaf"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-		DNSNames: []string{"localhost"},
-	}
-	for _, u := range uris {
-		parsed, err := url.Parse(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl.URIs = append(tmpl.URIs, parsed)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
 func TestFromCertificate(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testca.New(t, "test CA")
 	leaf := func(uris ...string) *x509.Certificate {
-		c, err := x509.ParseCertificate(ca.issue(t, x509.ExtKeyUsageClientAuth, uris...).Certificate[0])
+		c, err := x509.ParseCertificate(ca.Client(t, uris...).Certificate[0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,11 +189,11 @@ func grpcSetID(ctx context.Context, id certs.Identity) error {
 
 // serveWhoAmI serves whoAmI on loopback with mutual TLS, trusting ca for
 // clients, and returns its address.
-func serveWhoAmI(t *testing.T, ca *testCA, kinds ...certs.Kind) string {
+func serveWhoAmI(t *testing.T, ca *testca.CA, kinds ...certs.Kind) string {
 	t.Helper()
 	cfg := &tls.Config{
-		MinVersion: certs.MinVersion, Certificates: []tls.Certificate{ca.issue(t, x509.ExtKeyUsageServerAuth)},
-		ClientCAs: ca.pool, ClientAuth: tls.RequireAndVerifyClientCert,
+		MinVersion: certs.MinVersion, Certificates: []tls.Certificate{ca.Issue(t, x509.ExtKeyUsageServerAuth)},
+		ClientCAs: ca.Pool(), ClientAuth: tls.RequireAndVerifyClientCert,
 	}
 	return serveWith(t, grpc.Creds(credentials.NewTLS(cfg)), kinds...)
 }
@@ -293,13 +232,13 @@ func askWhoAmI(t *testing.T, addr string, creds credentials.TransportCredentials
 }
 
 func TestPeerIdentity(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testca.New(t, "test CA")
 	addr := serveWhoAmI(t, ca, certs.KindPOS, certs.KindSupervisor)
 	client := func(leaf tls.Certificate) credentials.TransportCredentials {
-		return credentials.NewTLS(&tls.Config{MinVersion: certs.MinVersion, RootCAs: ca.pool, ServerName: "localhost", Certificates: []tls.Certificate{leaf}})
+		return credentials.NewTLS(&tls.Config{MinVersion: certs.MinVersion, RootCAs: ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{leaf}})
 	}
 	t.Run("OK", func(t *testing.T) {
-		got, err := askWhoAmI(t, addr, client(ca.issue(t, x509.ExtKeyUsageClientAuth, "spiffe://acme.example/store/s1/lane/2")))
+		got, err := askWhoAmI(t, addr, client(ca.Issue(t, x509.ExtKeyUsageClientAuth, "spiffe://acme.example/store/s1/lane/2")))
 		if want := "spiffe://acme.example/store/s1/lane/2"; err != nil || got != want {
 			t.Fatalf("identity = %q, %v; want %q", got, err, want)
 		}
@@ -316,7 +255,7 @@ func TestPeerIdentity(t *testing.T) {
 		"ErrOperator":       {[]string{"spiffe://acme.example/operator/ops"}, codes.PermissionDenied},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := askWhoAmI(t, addr, client(ca.issue(t, x509.ExtKeyUsageClientAuth, c.uris...)))
+			_, err := askWhoAmI(t, addr, client(ca.Issue(t, x509.ExtKeyUsageClientAuth, c.uris...)))
 			if status.Code(err) != c.want {
 				t.Fatalf("err = %v, want %v", err, c.want)
 			}
@@ -330,9 +269,9 @@ func TestPeerIdentity(t *testing.T) {
 		}
 	})
 	t.Run("ErrTLSWithoutClientCertificate", func(t *testing.T) {
-		cfg := &tls.Config{MinVersion: certs.MinVersion, Certificates: []tls.Certificate{ca.issue(t, x509.ExtKeyUsageServerAuth)}}
+		cfg := &tls.Config{MinVersion: certs.MinVersion, Certificates: []tls.Certificate{ca.Issue(t, x509.ExtKeyUsageServerAuth)}}
 		oneWay := serveWith(t, grpc.Creds(credentials.NewTLS(cfg)))
-		_, err := askWhoAmI(t, oneWay, credentials.NewTLS(&tls.Config{MinVersion: certs.MinVersion, RootCAs: ca.pool, ServerName: "localhost"}))
+		_, err := askWhoAmI(t, oneWay, credentials.NewTLS(&tls.Config{MinVersion: certs.MinVersion, RootCAs: ca.Pool(), ServerName: "localhost"}))
 		if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), certs.ErrNoIdentity.Error()) {
 			t.Fatalf("err = %v, want Unauthenticated: %v", err, certs.ErrNoIdentity)
 		}
@@ -341,11 +280,11 @@ func TestPeerIdentity(t *testing.T) {
 		// A server that takes any certificate without verifying it gets
 		// no identity from it: only a verified chain names a caller.
 		cfg := &tls.Config{
-			MinVersion: certs.MinVersion, Certificates: []tls.Certificate{ca.issue(t, x509.ExtKeyUsageServerAuth)},
+			MinVersion: certs.MinVersion, Certificates: []tls.Certificate{ca.Issue(t, x509.ExtKeyUsageServerAuth)},
 			ClientAuth: tls.RequireAnyClientCert,
 		}
 		lax := serveWith(t, grpc.Creds(credentials.NewTLS(cfg)))
-		_, err := askWhoAmI(t, lax, client(newTestCA(t).issue(t, x509.ExtKeyUsageClientAuth, "spiffe://acme.example/store/s1/lane/2")))
+		_, err := askWhoAmI(t, lax, client(testca.New(t, "other CA").Issue(t, x509.ExtKeyUsageClientAuth, "spiffe://acme.example/store/s1/lane/2")))
 		if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), certs.ErrNoIdentity.Error()) {
 			t.Fatalf("err = %v, want Unauthenticated: %v", err, certs.ErrNoIdentity)
 		}
@@ -353,7 +292,7 @@ func TestPeerIdentity(t *testing.T) {
 	t.Run("ErrNotAClientCertificate", func(t *testing.T) {
 		// "Any" usage passes the handshake's check; an identity needs
 		// clientAuth itself.
-		_, err := askWhoAmI(t, addr, client(ca.issue(t, x509.ExtKeyUsageAny, "spiffe://acme.example/store/s1/lane/2")))
+		_, err := askWhoAmI(t, addr, client(ca.Issue(t, x509.ExtKeyUsageAny, "spiffe://acme.example/store/s1/lane/2")))
 		if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "clientAuth") {
 			t.Fatalf("err = %v, want Unauthenticated naming clientAuth", err)
 		}
@@ -361,12 +300,12 @@ func TestPeerIdentity(t *testing.T) {
 	t.Run("ErrNoChainConfigured", func(t *testing.T) {
 		// A server whose chain is unset takes no certificate at all.
 		addr := serveWith(t, grpc.Creds(credentials.NewTLS(&tls.Config{
-			MinVersion: certs.MinVersion, Certificates: []tls.Certificate{ca.issue(t, x509.ExtKeyUsageServerAuth)},
-			ClientCAs: ca.pool, ClientAuth: tls.RequireAndVerifyClientCert,
+			MinVersion: certs.MinVersion, Certificates: []tls.Certificate{ca.Issue(t, x509.ExtKeyUsageServerAuth)},
+			ClientCAs: ca.Pool(), ClientAuth: tls.RequireAndVerifyClientCert,
 		})), certs.KindPOS)
 		noChain = true
 		defer func() { noChain = false }()
-		_, err := askWhoAmI(t, addr, client(ca.issue(t, x509.ExtKeyUsageClientAuth, "spiffe://acme.example/store/s1/lane/2")))
+		_, err := askWhoAmI(t, addr, client(ca.Issue(t, x509.ExtKeyUsageClientAuth, "spiffe://acme.example/store/s1/lane/2")))
 		if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "no valid trust domain") {
 			t.Fatalf("err = %v, want Unauthenticated for want of a trust domain", err)
 		}

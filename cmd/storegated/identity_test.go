@@ -2,15 +2,7 @@ package main_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +17,7 @@ import (
 
 	"storegate/certs"
 	"storegate/hqkeys"
+	"storegate/internal/testca"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
@@ -39,7 +32,7 @@ type identityWorld struct {
 	scanner map[string]*os.File // the scanner end of each lane's pty
 	// wide is a second CA the POS listener trusts, without name
 	// constraints.
-	wide *signingCA
+	wide *testca.CA
 }
 
 func newIdentityWorld(t *testing.T) *identityWorld {
@@ -61,8 +54,8 @@ func newIdentityWorld(t *testing.T) *identityWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.wide = newSigningCA(t, "wide CA")
-	if err := os.WriteFile(clientCA, append(posCA, w.wide.pem...), 0o644); err != nil {
+	w.wide = testca.New(t, "wide CA")
+	if err := os.WriteFile(clientCA, append(posCA, w.wide.PEM()...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -87,81 +80,6 @@ func newIdentityWorld(t *testing.T) *identityWorld {
 	}
 	w.gw = startDaemon(t, "storegated", args...)
 	return w
-}
-
-// signingCA is a CA a test signs certificates of any shape with.
-type signingCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newSigningCA(t *testing.T, name string) *signingCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &signingCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// loadSigningCA reads a CA of the development set, key and all, as anyone
-// holding the lab's CA key could.
-func loadSigningCA(t *testing.T, dir string, ca certs.CA) *signingCA {
-	t.Helper()
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		block, _ := pem.Decode(b)
-		return block.Bytes
-	}
-	cert, err := x509.ParseCertificate(read(ca.CertFile()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(read(ca.KeyFile()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &signingCA{cert: cert, key: k.(*ecdsa.PrivateKey)}
-}
-
-// issue signs a client certificate carrying uris as its URI SANs.
-func (ca *signingCA) issue(t *testing.T, uris ...string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "rogue"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	for _, u := range uris {
-		parsed, err := url.Parse(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl.URIs = append(tmpl.URIs, parsed)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // connAs dials the gateway presenting cert.
@@ -340,9 +258,9 @@ func TestStoregated_Identity(t *testing.T) {
 		}
 	})
 	t.Run("ErrCertificatesNamingNobody", func(t *testing.T) {
-		posCA, wide := loadSigningCA(t, w.pki, certs.CAPOS), w.wide
+		posCA, wide := testca.Load(t, pkiFile(w.pki, certs.CAPOS.CertFile()), pkiFile(w.pki, certs.CAPOS.KeyFile())), w.wide
 		for name, c := range map[string]struct {
-			ca   *signingCA
+			ca   *testca.CA
 			uris []string
 			want codes.Code
 		}{
@@ -353,7 +271,7 @@ func TestStoregated_Identity(t *testing.T) {
 			"ErrGatewayKind":    {posCA, []string{certs.Gateway(certs.DevChain, "store-0001").String()}, codes.PermissionDenied},
 		} {
 			t.Run(name, func(t *testing.T) {
-				client := storegatev1.NewPaymentServiceClient(w.connAs(t, c.ca.issue(t, c.uris...)))
+				client := storegatev1.NewPaymentServiceClient(w.connAs(t, c.ca.Client(t, c.uris...)))
 				if _, err := client.Authorize(ctx, sale("1", "rogue-"+name, mint())); status.Code(err) != c.want {
 					t.Fatalf("Authorize: %v, want %v", err, c.want)
 				}
@@ -365,7 +283,7 @@ func TestStoregated_Identity(t *testing.T) {
 		t.Run("ErrForeignChainFromThePOSCA", func(t *testing.T) {
 			// The development POS CA is name-constrained to its chain:
 			// the handshake itself refuses another chain's identity.
-			client := storegatev1.NewPaymentServiceClient(w.connAs(t, posCA.issue(t, "spiffe://other.example/store/store-0001/lane/1")))
+			client := storegatev1.NewPaymentServiceClient(w.connAs(t, posCA.Client(t, "spiffe://other.example/store/store-0001/lane/1")))
 			if _, err := client.GetStatus(ctx, &storegatev1.GetStatusRequest{}); err == nil {
 				t.Fatal("a certificate naming another chain, from the POS CA, was served")
 			}

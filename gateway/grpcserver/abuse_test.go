@@ -65,13 +65,16 @@ type abuseStack struct {
 	token    ed25519.PrivateKey
 }
 
-func newAbuseStack(t *testing.T, opts ...grpc.ServerOption) *abuseStack {
+// openGateway opens a gateway of store-0001 on a fresh store, holding a
+// keyset with s.token's key, over a central that approves everything;
+// scans, when not nil, resolves its scan ids.
+func openGateway(t *testing.T, scans gateway.ScanSource) (*gateway.Gateway, *abuseStack) {
 	t.Helper()
 	rootPub, rootPriv, _ := gateway.GenerateKey()
 	tokPub, tokPriv, _ := gateway.GenerateKey()
 	st := mustOpenStore(t, t.TempDir())
 	s := &abuseStack{store: st, central: &countingCentral{}, token: tokPriv}
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: s.central, RootKey: rootPub}
+	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: s.central, RootKey: rootPub, Scans: scans}
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +85,13 @@ func newAbuseStack(t *testing.T, opts ...grpc.ServerOption) *abuseStack {
 	if _, _, err := gw.ApplyKeyset(context.Background(), ks); err != nil {
 		t.Fatal(err)
 	}
-	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now()}
+	return gw, s
+}
+
+func newAbuseStack(t *testing.T, opts ...grpc.ServerOption) *abuseStack {
+	t.Helper()
+	gw, s := openGateway(t, nil)
+	srv := &grpcserver.Server{Gateway: gw, Store: s.store, StartedAt: time.Now()}
 	if len(opts) == 0 {
 		// Room for the huge fields these tests send: the handlers, not
 		// the transport's limit, must refuse them.

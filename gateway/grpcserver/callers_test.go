@@ -2,18 +2,12 @@ package grpcserver_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,6 +24,7 @@ import (
 	"storegate/devices"
 	"storegate/gateway"
 	"storegate/gateway/grpcserver"
+	"storegate/internal/testca"
 	storegatev1 "storegate/proto/storegate/v1"
 	"storegate/storecache"
 )
@@ -48,59 +43,10 @@ type idStack struct {
 	token   *abuseStack // for minting
 	admin   storegatev1.AdminServiceClient
 	logs    *lockedBuffer
-	rogue   *rogueCA
-}
-
-// rogueCA signs client certificates of any shape. The POS listener of the
-// stack trusts it too, as a misconfigured listener would, so that what
-// reaches the identity check is the certificate's content alone.
-type rogueCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func newRogueCA(t *testing.T) *rogueCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rogue CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &rogueCA{cert: cert, key: key}
-}
-
-func (ca *rogueCA) issue(t *testing.T, uris ...string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "rogue"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	for _, u := range uris {
-		parsed, err := url.Parse(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl.URIs = append(tmpl.URIs, parsed)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	// rogue is a second CA the POS listener trusts, as a misconfigured
+	// one would, so that what reaches the identity check is a
+	// certificate's content alone.
+	rogue *testca.CA
 }
 
 const storeA = certs.DefaultDevStore
@@ -114,7 +60,7 @@ var (
 
 func newIdentityStack(t *testing.T) *idStack {
 	t.Helper()
-	s := &idStack{dir: filepath.Join(t.TempDir(), "tls"), logs: &lockedBuffer{}, rogue: newRogueCA(t)}
+	s := &idStack{dir: filepath.Join(t.TempDir(), "tls"), logs: &lockedBuffer{}, rogue: testca.New(t, "rogue CA")}
 	if _, err := certs.MakeDev(s.dir, certs.DevOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -133,34 +79,18 @@ func newIdentityStack(t *testing.T) *idStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clients.AddCert(s.rogue.cert)
+	clients.AddCert(s.rogue.Cert)
 
-	// The abuse stack's keys and store, behind a listener of our own.
-	s.token = &abuseStack{}
-	rootPub, rootPriv, _ := gateway.GenerateKey()
-	tokPub, tokPriv, _ := gateway.GenerateKey()
-	s.token.token = tokPriv
-	s.store = mustOpenStore(t, t.TempDir())
-	s.central = &countingCentral{}
-	s.hub = devices.NewScanHub()
-	mgr := devices.NewManager(s.hub, slog.New(slog.DiscardHandler))
+	hub := devices.NewScanHub()
+	mgr := devices.NewManager(hub, slog.New(slog.DiscardHandler))
 	for _, lane := range []string{"1", "2"} {
 		// Configured, never opened: the test publishes to the hub itself.
 		if _, err := mgr.Add(devices.ReaderConfig{Lane: lane, Device: filepath.Join(t.TempDir(), "tty")}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	gw := &gateway.Gateway{StoreID: storeA, Store: s.store, Central: s.central, RootKey: rootPub, Scans: mgr}
-	if err := gw.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ks, err := gateway.SignKeyset(rootPriv, gateway.NewKeyset(1, time.Now(), tokPub))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := gw.ApplyKeyset(context.Background(), ks); err != nil {
-		t.Fatal(err)
-	}
+	gw, base := openGateway(t, mgr)
+	s.hub, s.store, s.central, s.token = hub, base.store, base.central, base
 	srv := &grpcserver.Server{
 		Gateway: gw, Store: s.store, Scans: mgr, StartedAt: time.Now(), Chain: certs.DevChain,
 		Options: grpcserver.Options{
@@ -171,15 +101,7 @@ func newIdentityStack(t *testing.T) *idStack {
 			Logger: slog.New(slog.NewJSONHandler(s.logs, nil)),
 		},
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer(srv.PaymentServerOptions()...)
-	srv.RegisterPayment(gs)
-	go gs.Serve(ln)
-	t.Cleanup(gs.Stop)
-	s.addr = ln.Addr().String()
+	s.addr = listenAndServe(t, srv.PaymentServerOptions(), srv.RegisterPayment)
 	s.admin = storegatev1.NewAdminServiceClient(serveAdmin(t, srv))
 	return s
 }
@@ -415,7 +337,7 @@ func TestIdentity_BadCertificates(t *testing.T) {
 		"ErrOperatorKind":   {[]string{certs.Operator(certs.DevChain, "ops").String()}, codes.PermissionDenied},
 	} {
 		t.Run(name, func(t *testing.T) {
-			client := s.as(t, s.rogue.issue(t, c.uris...))
+			client := s.as(t, s.rogue.Client(t, c.uris...))
 			_, err := client.Authorize(context.Background(), request("1", "rogue-"+name, s.token.mint(t)))
 			wantCode(t, "Authorize", err, c.want)
 			_, err = client.GetStatus(context.Background(), &storegatev1.GetStatusRequest{})
@@ -490,17 +412,11 @@ func TestIdentity_AdminOnlyOnTheSocket(t *testing.T) {
 func TestIdentity_HandlersFailClosed(t *testing.T) {
 	s := newAbuseStack(t)
 	srv := &grpcserver.Server{Gateway: nil, StartedAt: time.Now()}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bare := grpc.NewServer()
-	srv.RegisterPayment(bare)
-	srv.RegisterAdmin(bare)
-	go bare.Serve(ln)
-	t.Cleanup(bare.Stop)
-	conn := dialT(t, ln.Addr().String())
-	_, err = storegatev1.NewPaymentServiceClient(conn).Authorize(context.Background(), request("1", "x", s.mint(t)))
+	conn := serve(t, func(s grpc.ServiceRegistrar) {
+		srv.RegisterPayment(s)
+		srv.RegisterAdmin(s)
+	})
+	_, err := storegatev1.NewPaymentServiceClient(conn).Authorize(context.Background(), request("1", "x", s.mint(t)))
 	wantCode(t, "Authorize without the interceptors", err, codes.Unauthenticated)
 	_, err = storegatev1.NewPaymentServiceClient(conn).GetStatus(context.Background(), &storegatev1.GetStatusRequest{})
 	wantCode(t, "GetStatus without the interceptors", err, codes.Unauthenticated)
@@ -510,15 +426,8 @@ func TestIdentity_HandlersFailClosed(t *testing.T) {
 	// AdminService registered on a POS listener: its callers are POS
 	// terminals or supervisors, never operators.
 	posSrv := &grpcserver.Server{Gateway: &gateway.Gateway{StoreID: storeA}, InsecureCallers: true}
-	ln2, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mixed := grpc.NewServer(posSrv.PaymentServerOptions()...)
-	posSrv.RegisterAdmin(mixed)
-	go mixed.Serve(ln2)
-	t.Cleanup(mixed.Stop)
-	_, err = storegatev1.NewAdminServiceClient(dialT(t, ln2.Addr().String())).ListOutbox(context.Background(), &storegatev1.ListOutboxRequest{})
+	mixed := listenAndServe(t, posSrv.PaymentServerOptions(), posSrv.RegisterAdmin)
+	_, err = storegatev1.NewAdminServiceClient(dialT(t, mixed)).ListOutbox(context.Background(), &storegatev1.ListOutboxRequest{})
 	wantCode(t, "ListOutbox registered on a POS listener", err, codes.Unauthenticated)
 }
 
@@ -527,16 +436,8 @@ func TestIdentity_HandlersFailClosed(t *testing.T) {
 func TestIdentity_NoCertificate(t *testing.T) {
 	s := newAbuseStack(t)
 	strict := &grpcserver.Server{Gateway: &gateway.Gateway{StoreID: storeA}, Chain: certs.DevChain}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer(strict.PaymentServerOptions()...)
-	strict.RegisterPayment(gs)
-	go gs.Serve(ln)
-	t.Cleanup(gs.Stop)
-	client := storegatev1.NewPaymentServiceClient(dialT(t, ln.Addr().String()))
-	_, err = client.Authorize(context.Background(), request("1", "plain-1", s.mint(t)))
+	client := storegatev1.NewPaymentServiceClient(dialT(t, listenAndServe(t, strict.PaymentServerOptions(), strict.RegisterPayment)))
+	_, err := client.Authorize(context.Background(), request("1", "plain-1", s.mint(t)))
 	wantCode(t, "a plaintext Authorize", err, codes.Unauthenticated)
 	_, err = client.GetStatus(context.Background(), &storegatev1.GetStatusRequest{})
 	wantCode(t, "a plaintext GetStatus", err, codes.Unauthenticated)
@@ -626,17 +527,10 @@ func TestListAdminSocket(t *testing.T) {
 	t.Run("ErrAdminOverTCP", func(t *testing.T) {
 		// The admin server's credentials take unix sockets only.
 		srv := &grpcserver.Server{}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		gs := grpc.NewServer(srv.AdminServerOptions()...)
-		srv.RegisterAdmin(gs)
-		go gs.Serve(ln)
-		t.Cleanup(gs.Stop)
+		addr := listenAndServe(t, srv.AdminServerOptions(), srv.RegisterAdmin)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		if _, err := storegatev1.NewAdminServiceClient(dialT(t, ln.Addr().String())).GetPolicy(ctx, &storegatev1.GetPolicyRequest{}); err == nil {
+		if _, err := storegatev1.NewAdminServiceClient(dialT(t, addr)).GetPolicy(ctx, &storegatev1.GetPolicyRequest{}); err == nil {
 			t.Fatal("AdminService answered over TCP")
 		}
 	})

@@ -28,24 +28,27 @@ import (
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
-// serve starts a gRPC server on a loopback port and returns a client
-// connection to it.
-func serve(t *testing.T, register func(s *grpc.Server)) *grpc.ClientConn {
+// listenAndServe starts a gRPC server built with opts on a loopback port,
+// registers its services, and returns its address; the server stops when
+// the test ends.
+func listenAndServe(t *testing.T, opts []grpc.ServerOption, register func(s grpc.ServiceRegistrar)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer()
+	s := grpc.NewServer(opts...)
 	register(s)
 	go s.Serve(ln)
 	t.Cleanup(s.Stop)
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return ln.Addr().String()
+}
+
+// serve starts a gRPC server on a loopback port and returns a client
+// connection to it.
+func serve(t *testing.T, register func(s grpc.ServiceRegistrar)) *grpc.ClientConn {
+	t.Helper()
+	return dialT(t, listenAndServe(t, nil, register))
 }
 
 // servePayments serves srv's PaymentService on a loopback port the way
@@ -55,15 +58,7 @@ func serve(t *testing.T, register func(s *grpc.Server)) *grpc.ClientConn {
 func servePayments(t *testing.T, srv *grpcserver.Server, opts ...grpc.ServerOption) *grpc.ClientConn {
 	t.Helper()
 	srv.InsecureCallers = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer(append(srv.PaymentServerOptions(), opts...)...)
-	srv.RegisterPayment(s)
-	go s.Serve(ln)
-	t.Cleanup(s.Stop)
-	return dialT(t, ln.Addr().String())
+	return dialT(t, listenAndServe(t, append(srv.PaymentServerOptions(), opts...), srv.RegisterPayment))
 }
 
 // serveAdmin serves srv's AdminService on a unix socket in t.TempDir(), the
@@ -126,7 +121,7 @@ func newStack(t *testing.T) *stack {
 	}
 	t.Cleanup(pub.Close)
 	svc := central.NewService(ledger, pub, func() *gateway.Keyring { return keys.Keyring })
-	hqConn := serve(t, func(s *grpc.Server) { storegatev1.RegisterCentralServiceServer(s, svc) })
+	hqConn := serve(t, func(s grpc.ServiceRegistrar) { storegatev1.RegisterCentralServiceServer(s, svc) })
 
 	st := mustOpenStore(t, dir)
 	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: centralclient.New(hqConn), RootKey: keys.RootPublic, CentralTimeout: 5 * time.Second}
