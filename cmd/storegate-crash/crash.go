@@ -218,6 +218,10 @@ tls:
   key_file: %s
   client_ca_file: %s
 data_dir: %s
+admin:
+  # Beside the run's files rather than in data_dir, so that the store's
+  # folder holds files only.
+  socket: %s
 root_public_key: %s
 keyset_file: %s
 central:
@@ -244,7 +248,7 @@ forward:
   max_backoff: 1s
 log_level: info
 `, storeID, gwAddr, pki(certs.ServerCertFile), pki(certs.ServerKeyFile), pki(certs.CAPOS.CertFile()),
-		filepath.Join(h.dir, "store"), filepath.Join(keysDir, "root.pub"), filepath.Join(keysDir, "keyset.cose"),
+		filepath.Join(h.dir, "store"), filepath.Join(h.dir, "admin.sock"), filepath.Join(keysDir, "root.pub"), filepath.Join(keysDir, "keyset.cose"),
 		hqAddr, pki(certs.CAServer.CertFile()), pki(gwCert), pki(gwKey), c.MaxAmountPerTransaction, c.MaxAmountPerAccount, c.MaxStoreExposure)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return err
