@@ -189,7 +189,9 @@ func (p *Publisher) Keyring() *gateway.Keyring {
 // ledger's own freeze list, so central refuses frozen accounts), and sends
 // it to every watcher it concerns. It returns the document and whether it
 // changed anything. Publish refuses a document that does not verify or is
-// invalid (EINVALID), a version older than the one published for its scope
+// invalid (EINVALID, as is one more than gateway.MaxVersionStep past the
+// version published for its scope, or past 0 for the first), a version
+// older than the one published for its scope
 // (ESTALE), the same version with other content and a freeze delta that
 // does not follow the latest freeze version (ECONFLICT); publishing the
 // same document again changes nothing. Publish never waits for a watcher.
@@ -238,11 +240,15 @@ func (p *Publisher) Publish(kind gateway.DocumentKind, raw []byte) (Document, bo
 		}
 		return Document{}, false, gateway.Errorf(gateway.ECONFLICT, "%s version %d is already published with other content", describe(doc), doc.Version)
 	}
+	var heldVersion uint64
+	if held != nil {
+		heldVersion = held.Version
+	}
+	// From 1 on, so that no published version is beyond what can follow.
+	if err := gateway.CheckVersionStep(describe(doc), heldVersion, doc.Version); err != nil {
+		return Document{}, false, err
+	}
 	if list != nil {
-		var heldVersion uint64
-		if held != nil {
-			heldVersion = held.Version
-		}
 		if _, err := gateway.FreezeFollows(heldVersion, list); err != nil {
 			return Document{}, false, err
 		}

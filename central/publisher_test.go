@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"math"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -563,4 +564,55 @@ func TestAdminService(t *testing.T) {
 	if want := "[DOCUMENT_KIND_KEYSET//1 DOCUMENT_KIND_POLICY/store-1/2]"; fmt.Sprint(got) != want {
 		t.Errorf("ListDocuments: got %v, want %s", got, want)
 	}
+}
+
+// A correctly signed document at version 2^64−1 is refused, so that no one
+// document can lock its scope: the emergency stop still goes out after it.
+func TestPublisher_MaxVersionStep(t *testing.T) {
+	l := MustOpenLedger(t, filepath.Join(t.TempDir(), "central.db"))
+	rootPub, root, _ := gateway.GenerateKey()
+	p, err := central.NewPublisher(l, rootPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s := newSigner(root)
+	doc := func(t *testing.T, kind gateway.DocumentKind, version uint64) []byte {
+		if kind != kindPolicy {
+			return s.doc(t, kind, version)
+		}
+		// The signer's policies carry a cap that grows with the version.
+		return s.once(t, fmt.Sprintf("bare-policy/%d", version), func() ([]byte, error) {
+			return gateway.SignPolicy(root, &documentv1.Policy{Version: version, Mode: documentv1.StoreMode_STORE_MODE_NORMAL})
+		})
+	}
+	for _, kind := range []gateway.DocumentKind{kindKeyset, kindPolicy, kindFreeze} {
+		t.Run(string(kind)+"FromNothing", func(t *testing.T) {
+			if _, _, err := p.Publish(kind, doc(t, kind, math.MaxUint64)); gateway.ErrorCode(err) != gateway.EINVALID {
+				t.Fatalf("%s at 2^64-1 as the first: err = %v, want EINVALID", kind, err)
+			}
+			if _, _, err := p.Publish(kind, doc(t, kind, gateway.MaxVersionStep+1)); gateway.ErrorCode(err) != gateway.EINVALID {
+				t.Fatalf("%s at %d as the first: err = %v, want EINVALID", kind, gateway.MaxVersionStep+1, err)
+			}
+			mustPublishRaw(t, p, kind, doc(t, kind, 1))
+		})
+		t.Run(string(kind)+"AfterOne", func(t *testing.T) {
+			if _, _, err := p.Publish(kind, doc(t, kind, math.MaxUint64)); gateway.ErrorCode(err) != gateway.EINVALID {
+				t.Fatalf("%s at 2^64-1: err = %v, want EINVALID", kind, err)
+			}
+			if _, _, err := p.Publish(kind, doc(t, kind, 2+gateway.MaxVersionStep)); gateway.ErrorCode(err) != gateway.EINVALID {
+				t.Fatalf("%s %d past the published one: err = %v, want EINVALID", kind, 1+gateway.MaxVersionStep, err)
+			}
+			mustPublishRaw(t, p, kind, doc(t, kind, 1+gateway.MaxVersionStep))
+		})
+	}
+	t.Run("EmergencyStopAfter", func(t *testing.T) {
+		stop, err := gateway.SignPolicy(root, &documentv1.Policy{Version: 2 + gateway.MaxVersionStep, Mode: documentv1.StoreMode_STORE_MODE_SUSPENDED})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := mustPublishRaw(t, p, kindPolicy, stop); d.Version != 2+gateway.MaxVersionStep {
+			t.Fatalf("suspension published at v%d, want v%d", d.Version, 2+gateway.MaxVersionStep)
+		}
+	})
 }

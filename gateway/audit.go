@@ -39,6 +39,11 @@ type AuditEntry struct {
 	Mode             Mode       `json:"mode"`
 	SettlementID     string     `json:"settlement_id,omitempty"`
 	AuthorizationID  string     `json:"authorization_id,omitempty"`
+	// Caller names who asked (Caller.ID): the POS terminal, supervisor or
+	// development caller the gateway authenticated.
+	Caller string `json:"caller,omitempty"`
+	// ReversalReason is, for a reversal, the reason its caller gave.
+	ReversalReason string `json:"reversal_reason,omitempty"`
 }
 
 // AuditRecord is a stored audit record: the entry, its sequence number, and

@@ -238,6 +238,7 @@ func (g *Gateway) commit(ctx context.Context, d *decision) (*AuthorizeResult, er
 		Mode:             d.Mode,
 		SettlementID:     d.SettlementID,
 		AuthorizationID:  d.AuthorizationID,
+		Caller:           d.req.Caller.ID,
 	}
 	err := g.Store.CommitDecision(ctx, c)
 	if errors.Is(err, ErrTokenSpent) {

@@ -10,8 +10,10 @@
 // offline decision when it cannot be asked; rules.go the policy rules for
 // restricted goods (step 4), limits.go their window counters, policy.go the
 // policy document and the policy in force, freeze.go the freeze list,
-// keyset.go and document.go HQ's keysets and signed documents; reverse.go
-// Reverse; forwarder.go, policywatch.go and prune.go the loops a daemon runs
+// keyset.go and document.go HQ's keysets and signed documents (and
+// MaxVersionStep); reverse.go Reverse and its ReversalWindow; caller.go the
+// Caller who asks, which adapters fill from what authenticated it;
+// forwarder.go, policywatch.go and prune.go the loops a daemon runs
 // beside the decisions (Forwarder, PolicyWatcher, Pruner).
 //
 // It must never import gRPC, bbolt or serial packages: those are adapters

@@ -23,6 +23,27 @@ const (
 // MaxDocumentSize bounds a signed document before any decoding.
 const MaxDocumentSize = 1 << 20
 
+// MaxVersionStep is the furthest one signed keyset, policy or freeze-list
+// snapshot may move its scope's version past the version held (freeze
+// deltas move exactly one). Without it a document signed at version
+// 2^64−1, by mistake or by a thief with the key, would lock its scope for
+// ever: nothing could follow it, not even the emergency stop. The gateway
+// holds it against the version it holds; the first document of a scope it
+// takes at any version, so that a store joining late catches up with HQ's,
+// whose publisher holds every version to the same step from 1 on.
+const MaxVersionStep = 1000
+
+// CheckVersionStep returns an EINVALID error naming what when next is more
+// than MaxVersionStep past held; nil otherwise, older versions included
+// (callers refuse those as ESTALE).
+func CheckVersionStep(what string, held, next uint64) error {
+	if next > held && next-held > MaxVersionStep {
+		return Errorf(EINVALID, "%s version %d is more than %d past the version held, %d: refused, so that no one document can put its scope beyond every later one",
+			what, next, MaxVersionStep, held)
+	}
+	return nil
+}
+
 // DocumentKind names a kind of signed document.
 type DocumentKind string
 

@@ -22,6 +22,12 @@ const (
 	// EUNAVAILABLE: a dependency (the disk, the central service) cannot be
 	// used right now; the same request may succeed later.
 	EUNAVAILABLE = "unavailable"
+	// EUNAUTHENTICATED: the caller did not prove who it is (no verified
+	// certificate, or one that names no identity this server knows).
+	EUNAUTHENTICATED = "unauthenticated"
+	// EPERMISSION: the caller is known but may not do this: another lane's
+	// sale, another store's, a kind of caller this service does not serve.
+	EPERMISSION = "permission_denied"
 	// EINTERNAL: broken machinery.
 	EINTERNAL = "internal"
 )

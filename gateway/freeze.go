@@ -112,10 +112,12 @@ func OpenFreezeList(raw []byte, root ed25519.PublicKey, ring *Keyring) (*FreezeL
 }
 
 // FreezeFollows says whether list may be applied on top of the held
-// version: a delta must carry exactly the next version, so that none is
-// missed; a snapshot replaces everything and may skip versions. It returns
+// version (0: none held): a delta must carry exactly the next version, so
+// that none is missed; a snapshot replaces everything and may skip
+// versions, by at most MaxVersionStep once a version is held. It returns
 // false and no error when list is the held version, ESTALE when it is
-// older, and ECONFLICT for a delta after a gap.
+// older, ECONFLICT for a delta after a gap and EINVALID for a snapshot too
+// far ahead.
 func FreezeFollows(held uint64, list *FreezeList) (bool, error) {
 	switch {
 	case list.Version == held:
@@ -124,6 +126,10 @@ func FreezeFollows(held uint64, list *FreezeList) (bool, error) {
 		return false, Errorf(ESTALE, "freeze list version %d is older than the held version %d", list.Version, held)
 	case !list.Snapshot && list.Version != held+1:
 		return false, Errorf(ECONFLICT, "freeze delta version %d does not follow the held version %d: the deltas between, or a snapshot, are needed first", list.Version, held)
+	case held > 0:
+		if err := CheckVersionStep("freeze snapshot", held, list.Version); err != nil {
+			return false, err
+		}
 	}
 	return true, nil
 }

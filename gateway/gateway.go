@@ -49,6 +49,10 @@ type Gateway struct {
 	// offline caps and which goods policy lets be sold offline. Nil
 	// approves nothing offline.
 	Offline OfflinePolicy
+	// ReversalWindow says until when Reverse takes a sale; the zero value
+	// is until the end of the sale's business day, from midnight local
+	// time.
+	ReversalWindow ReversalWindow
 
 	keys    atomic.Pointer[Keyring]
 	central centralHealth

@@ -451,11 +451,11 @@ func TestGateway_Reverse(t *testing.T) {
 	h := newHarness(t)
 	h.authorize(t, basket("1", "t1", h.mint(t, "acct-0001")))
 	t.Run("OK", func(t *testing.T) {
-		res, err := h.gw.Reverse(ctx, &gateway.ReverseRequest{Lane: "1", POSTxnID: "t1", Reason: "returned"})
+		res, err := h.gw.Reverse(ctx, &gateway.ReverseRequest{Lane: "1", POSTxnID: "t1", Reason: "returned", Caller: posLane1})
 		if err != nil || res.AlreadyReversed || res.Reversal.Amount != 1200 {
 			t.Fatalf("reverse = %+v, %v", res, err)
 		}
-		again, err := h.gw.Reverse(ctx, &gateway.ReverseRequest{Lane: "1", POSTxnID: "t1"})
+		again, err := h.gw.Reverse(ctx, &gateway.ReverseRequest{Lane: "1", POSTxnID: "t1", Reason: "returned", Caller: posLane1})
 		if err != nil || !again.AlreadyReversed || again.Reversal.ID != res.Reversal.ID {
 			t.Fatalf("second reverse = %+v, %v; want the first reversal %s", again, err, res.Reversal.ID)
 		}
@@ -464,14 +464,14 @@ func TestGateway_Reverse(t *testing.T) {
 		}
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
-		_, err := h.gw.Reverse(ctx, &gateway.ReverseRequest{Lane: "1", POSTxnID: "nope"})
+		_, err := h.gw.Reverse(ctx, &gateway.ReverseRequest{Lane: "1", POSTxnID: "nope", Reason: "returned", Caller: posLane1})
 		if gateway.ErrorCode(err) != gateway.ENOTFOUND {
 			t.Fatalf("err = %v, want ENOTFOUND", err)
 		}
 	})
 	t.Run("ErrDeclinedSale", func(t *testing.T) {
 		h.authorize(t, basket("1", "bad", "SGP1:x"))
-		_, err := h.gw.Reverse(ctx, &gateway.ReverseRequest{Lane: "1", POSTxnID: "bad"})
+		_, err := h.gw.Reverse(ctx, &gateway.ReverseRequest{Lane: "1", POSTxnID: "bad", Reason: "returned", Caller: posLane1})
 		if gateway.ErrorCode(err) != gateway.ECONFLICT {
 			t.Fatalf("err = %v, want ECONFLICT", err)
 		}
@@ -484,7 +484,7 @@ func TestForwarder_Flush(t *testing.T) {
 	for i := range 5 {
 		h.authorize(t, basket("1", fmt.Sprintf("t%d", i), h.mint(t, "acct-0001")))
 	}
-	if _, err := h.gw.Reverse(ctx, &gateway.ReverseRequest{Lane: "1", POSTxnID: "t0"}); err != nil {
+	if _, err := h.gw.Reverse(ctx, &gateway.ReverseRequest{Lane: "1", POSTxnID: "t0", Reason: "returned", Caller: posLane1}); err != nil {
 		t.Fatal(err)
 	}
 	f := &gateway.Forwarder{StoreID: "store-0001", Store: h.store, Central: h.central, Batch: 2}

@@ -69,7 +69,8 @@ func (g *Gateway) Keyring() *Keyring { return g.keys.Load() }
 
 // ApplyKeyset verifies a keyset signed by the root key and, when it is newer
 // than the one held, stores it durably and puts it in force. An older version
-// is ESTALE. It returns the version now held and whether it changed.
+// is ESTALE, one more than MaxVersionStep past the held one EINVALID. It
+// returns the version now held and whether it changed.
 func (g *Gateway) ApplyKeyset(ctx context.Context, raw []byte) (uint64, bool, error) {
 	ring, err := OpenKeyset(raw, g.RootKey)
 	if err != nil {
@@ -77,8 +78,13 @@ func (g *Gateway) ApplyKeyset(ctx context.Context, raw []byte) (uint64, bool, er
 	}
 	g.docs.Lock()
 	defer g.docs.Unlock()
-	if cur := g.keys.Load(); cur != nil && cur.Version > ring.Version {
-		return cur.Version, false, Errorf(ESTALE, "keyset version %d is older than the held version %d", ring.Version, cur.Version)
+	if cur := g.keys.Load(); cur != nil {
+		if cur.Version > ring.Version {
+			return cur.Version, false, Errorf(ESTALE, "keyset version %d is older than the held version %d", ring.Version, cur.Version)
+		}
+		if err := CheckVersionStep("keyset", cur.Version, ring.Version); err != nil {
+			return cur.Version, false, err
+		}
 	}
 	changed, err := g.Store.SaveDocument(ctx, DocumentKeyset, ring.Version, raw)
 	if err != nil {

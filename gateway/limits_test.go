@@ -133,7 +133,7 @@ func TestGateway_LimitWindow(t *testing.T) {
 		h.applyPolicy(t, policyDoc(1, tobacco))
 		wantApproved(t, h.sell(t, "t1", sale{"acct-1", cigarettes(15)}))
 		wantDeclineRule(t, h.sell(t, "t2", sale{"acct-1", cigarettes(10)}), gateway.ReasonLimitExceeded, "tobacco", "would make 25")
-		if _, err := h.gw.Reverse(context.Background(), &gateway.ReverseRequest{Lane: "1", POSTxnID: "t1", Reason: "returned"}); err != nil {
+		if _, err := h.gw.Reverse(context.Background(), &gateway.ReverseRequest{Lane: "1", POSTxnID: "t1", Reason: "returned", Caller: posLane1}); err != nil {
 			t.Fatal(err)
 		}
 		wantApproved(t, h.sell(t, "t3", sale{"acct-1", cigarettes(20)}))

@@ -441,7 +441,8 @@ func (g *Gateway) loadPolicy(ctx context.Context) error {
 // ApplyPolicy verifies a signed policy (signed by the root key or a current
 // policy key of the keyset) and, when it is newer than the one held for its
 // scope, stores it durably and puts it in force at once. A policy for
-// another store is EINVALID; an older version than the one held is ESTALE.
+// another store is EINVALID, and so is a version more than MaxVersionStep
+// past the one held; an older version than the one held is ESTALE.
 // It returns the version now held for the policy's scope and whether it
 // changed.
 func (g *Gateway) ApplyPolicy(ctx context.Context, raw []byte) (uint64, bool, error) {
@@ -459,8 +460,13 @@ func (g *Gateway) ApplyPolicy(ctx context.Context, raw []byte) (uint64, bool, er
 	if p.StoreID != "" {
 		kind, held = DocumentStorePolicy, cur.Store
 	}
-	if held != nil && held.Version > p.Version {
-		return held.Version, false, Errorf(ESTALE, "%s policy version %d is older than the held version %d", p.Scope(), p.Version, held.Version)
+	if held != nil {
+		if held.Version > p.Version {
+			return held.Version, false, Errorf(ESTALE, "%s policy version %d is older than the held version %d", p.Scope(), p.Version, held.Version)
+		}
+		if err := CheckVersionStep(p.Scope()+" policy", held.Version, p.Version); err != nil {
+			return held.Version, false, err
+		}
 	}
 	changed, err := g.Store.SaveDocument(ctx, kind, p.Version, raw)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"regexp"
+	"strings"
 )
 
 // Request limits. A request outside them is malformed (EINVALID), never a
@@ -53,6 +54,9 @@ type AuthorizeRequest struct {
 	// names one the lane's scanner read. Exactly one is set.
 	Token  string
 	ScanID string
+	// Caller is who asks, for the audit record; the adapter that received
+	// the call has checked that it may act on Lane.
+	Caller Caller
 }
 
 // IdempotencyKey names one POS sale: the lane and the POS transaction id.
@@ -161,7 +165,11 @@ func (r *AuthorizeRequest) Digest() [32]byte {
 type ReverseRequest struct {
 	Lane     string
 	POSTxnID string
-	Reason   string
+	// Reason says why, for the audit log; required.
+	Reason string
+	// Caller is who asks; only the sale's lane or a supervisor of the
+	// store may reverse it.
+	Caller Caller
 }
 
 // Validate checks the request's shape.
@@ -172,7 +180,10 @@ func (r *ReverseRequest) Validate() error {
 	if !idPattern.MatchString(r.POSTxnID) {
 		return Errorf(EINVALID, "pos_transaction_id: want 1-%d characters of [A-Za-z0-9._:-]", MaxIDLength)
 	}
-	if len(r.Reason) > MaxReasonLength {
+	switch {
+	case strings.TrimSpace(r.Reason) == "":
+		return Errorf(EINVALID, "reason: required: say why the sale is reversed, for the audit log")
+	case len(r.Reason) > MaxReasonLength:
 		return Errorf(EINVALID, "reason: longer than %d characters", MaxReasonLength)
 	}
 	return nil

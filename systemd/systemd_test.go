@@ -127,6 +127,10 @@ func TestUnit_Settings(t *testing.T) {
 		"NoNewPrivileges": "yes",
 		"StateDirectory":  "storegate",
 		"User":            "storegate",
+		// The admin socket's home, /run/storegate/admin.sock, where
+		// storegatectl looks for it; operators in the group may enter.
+		"RuntimeDirectory":     "storegate",
+		"RuntimeDirectoryMode": "0750",
 	} {
 		if got := set[k]; len(got) != 1 || got[0] != want {
 			t.Errorf("%s=%q, want %q", k, got, want)

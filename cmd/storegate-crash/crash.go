@@ -14,8 +14,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 
+	"storegate/certs"
 	"storegate/gateway"
 	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
@@ -94,9 +95,12 @@ func (c *Config) validate() error {
 // harness is one run: the two daemons, the lanes that drive them, and what
 // was seen.
 type harness struct {
-	cfg     Config
-	dir     string
-	keys    *hqkeys.Keys
+	cfg  Config
+	dir  string
+	keys *hqkeys.Keys
+	// pki holds the development CAs and certificates: every link is
+	// mutual TLS, each lane's POS with its own certificate.
+	pki     string
 	hq, gw  *proc
 	rng     *rand.Rand
 	journal journal
@@ -190,8 +194,8 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	return rep, nil
 }
 
-// setup makes HQ's keys, picks the two addresses, writes storegated's
-// configuration and starts both daemons.
+// setup makes HQ's keys and the certificates, picks the two addresses,
+// writes storegated's configuration and starts both daemons.
 func (h *harness) setup(ctx context.Context) error {
 	for _, d := range []string{"logs", "hq", "store"} {
 		if err := os.MkdirAll(filepath.Join(h.dir, d), 0o700); err != nil {
@@ -213,6 +217,11 @@ func (h *harness) setup(ctx context.Context) error {
 	if h.keys, err = hqkeys.Init(keysDir); err != nil {
 		return err
 	}
+	if err := h.makeCerts(); err != nil {
+		return err
+	}
+	pki := func(name string) string { return filepath.Join(h.pki, name) }
+	gwCert, gwKey := certs.CertFiles(certs.Gateway(certs.DevChain, storeID))
 	hqAddr, err := freePort(h.rng)
 	if err != nil {
 		return err
@@ -224,7 +233,8 @@ func (h *harness) setup(ctx context.Context) error {
 	// HQ's admin port is unused here; port 0 keeps it off the fixed default,
 	// which another HQ on this machine (a test running beside this one) may hold.
 	hqArgs := []string{"--listen", hqAddr, "--admin-listen", "127.0.0.1:0", "--data", hqData, "--keys", keysDir,
-		"--hold-expiry", h.cfg.HoldExpiry.String()}
+		"--hold-expiry", h.cfg.HoldExpiry.String(),
+		"--tls-cert", pki(certs.ServerCertFile), "--tls-key", pki(certs.ServerKeyFile), "--tls-client-ca", pki(certs.CAGateway.CertFile())}
 	for i := range h.cfg.Accounts {
 		// Funded far beyond what the run can spend: a refusal would be a
 		// finding, not a balance running out.
@@ -236,11 +246,23 @@ func (h *harness) setup(ctx context.Context) error {
 	c := h.cfg.Caps
 	yaml := fmt.Sprintf(`store_id: %s
 listen: %s
+tls:
+  cert_file: %s
+  key_file: %s
+  client_ca_file: %s
 data_dir: %s
+admin:
+  # Beside the run's files rather than in data_dir, so that the store's
+  # folder holds files only.
+  socket: %s
 root_public_key: %s
 keyset_file: %s
 central:
   address: %s
+  tls:
+    ca_file: %s
+    cert_file: %s
+    key_file: %s
   timeout: 300ms
   breaker_failures: 3
   breaker_cooldown: 1s
@@ -258,8 +280,9 @@ forward:
   interval: 200ms
   max_backoff: 1s
 log_level: info
-`, storeID, gwAddr, storeData, filepath.Join(keysDir, "root.pub"), filepath.Join(keysDir, "keyset.cose"),
-		hqAddr, c.MaxAmountPerTransaction, c.MaxAmountPerAccount, c.MaxStoreExposure)
+`, storeID, gwAddr, pki(certs.ServerCertFile), pki(certs.ServerKeyFile), pki(certs.CAPOS.CertFile()),
+		storeData, filepath.Join(h.dir, "admin.sock"), filepath.Join(keysDir, "root.pub"), filepath.Join(keysDir, "keyset.cose"),
+		hqAddr, pki(certs.CAServer.CertFile()), pki(gwCert), pki(gwKey), c.MaxAmountPerTransaction, c.MaxAmountPerAccount, c.MaxStoreExposure)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return err
 	}
@@ -271,9 +294,30 @@ log_level: info
 	return h.gw.start(ctx)
 }
 
-// dial connects to the gateway, reconnecting quickly after each restart.
-func (h *harness) dial() (*grpc.ClientConn, error) {
-	return grpc.NewClient(h.gw.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+// makeCerts makes the development CAs and certificates: the default set for
+// the crash test's store, and a POS certificate for every lane past it.
+func (h *harness) makeCerts() error {
+	h.pki = filepath.Join(h.dir, "tls")
+	if _, err := certs.MakeDev(h.pki, certs.DevOptions{Store: storeID}); err != nil {
+		return err
+	}
+	for i := len(certs.DefaultDevLanes); i < h.cfg.Lanes; i++ {
+		if _, _, err := certs.IssueDev(h.pki, certs.POS(certs.DevChain, storeID, fmt.Sprint(i+1)), certs.DevOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dial connects to the gateway as id, with id's certificate, reconnecting
+// quickly after each restart.
+func (h *harness) dial(id certs.Identity) (*grpc.ClientConn, error) {
+	cert, key := certs.CertFiles(id)
+	cfg, err := certs.ClientConfig(filepath.Join(h.pki, certs.CAServer.CertFile()), filepath.Join(h.pki, cert), filepath.Join(h.pki, key), "")
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient(h.gw.addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 10 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 200 * time.Millisecond},
 			MinConnectTimeout: 2 * time.Second,
@@ -284,18 +328,30 @@ func (h *harness) dial() (*grpc.ClientConn, error) {
 // storegated, and takes HQ down and up; then it brings both up, lets the
 // lanes finish, drains the outbox and stops both daemons cleanly.
 func (h *harness) chaos(ctx context.Context) error {
-	conn, err := h.dial()
+	// The sampler watches the store as its supervisor; each lane sells
+	// with its own POS certificate.
+	conn, err := h.dial(certs.Supervisor(certs.DevChain, storeID, certs.DefaultDevSupervisor))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	client := storegatev1.NewPaymentServiceClient(conn)
 
+	poses := make([]*pos, h.cfg.Lanes)
+	for i := range poses {
+		lane := fmt.Sprint(i + 1)
+		laneConn, err := h.dial(certs.POS(certs.DevChain, storeID, lane))
+		if err != nil {
+			return err
+		}
+		defer laneConn.Close()
+		poses[i] = &pos{h: h, lane: lane, client: storegatev1.NewPaymentServiceClient(laneConn), key: h.keys.Token,
+			rng: rand.New(rand.NewPCG(h.cfg.Seed, uint64(i+2)))}
+	}
+
 	stopLanes, stopSampler := make(chan struct{}), make(chan struct{})
 	var lanes, sampler sync.WaitGroup
-	for i := range h.cfg.Lanes {
-		p := &pos{h: h, lane: fmt.Sprint(i + 1), client: client, key: h.keys.Token,
-			rng: rand.New(rand.NewPCG(h.cfg.Seed, uint64(i+2)))}
+	for _, p := range poses {
 		lanes.Go(func() { p.run(ctx, stopLanes) })
 	}
 	sampler.Go(func() { h.sample(ctx, client, stopSampler) })

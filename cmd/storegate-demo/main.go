@@ -97,7 +97,7 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 
 	tlsDir := d.path("tls")
 	tls := func(name string) string { return filepath.Join(tlsDir, name) }
-	d.heading("Make a development CA and certificates: every link below is mutual TLS")
+	d.heading("Make development CAs and certificates: every link below is mutual TLS, and every certificate names its holder")
 	if _, err := d.ctl(ctx, 0, "certs", "dev", "--dir", tlsDir); err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	hq, err := d.start(ctx, "storegate-hq", "hq.addr",
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--admin-addr-file", d.path("hq-admin.addr"),
 		"--data", d.path("hq"), "--keys", keys, "--account", "acct-0001=100000",
-		"--tls-cert", tls("server.crt"), "--tls-key", tls("server.key"), "--tls-client-ca", tls("ca.crt"))
+		"--tls-cert", tls("server.crt"), "--tls-key", tls("server.key"), "--tls-client-ca", tls("gateway-ca.crt"))
 	if err != nil {
 		return err
 	}
@@ -121,14 +121,14 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 	defer link.Close()
-	d.heading("Start the store's gateway, trusting HQ's root key; POS terminals must show a certificate from the CA; lane 1's scanner is on a serial port")
+	d.heading("Start the store's gateway, trusting HQ's root key; POS terminals must show a certificate from the POS CA naming this store and their lane; lane 1's scanner is on a serial port")
 	fmt.Fprintf(d.out, "(the \"scanner\" is a pseudo-terminal linked back to back with %s, which the gateway reads as a serial port)\n", link.LanePath)
 	metricsFile := d.path("metrics.addr")
 	gw, err := d.start(ctx, "storegated", "gw.addr",
 		"--listen", "127.0.0.1:0", "--data", d.path("store"), "--store-id", "store-0001",
 		"--central", hq, "--root-key", filepath.Join(keys, "root.pub"), "--keyset", filepath.Join(keys, "keyset.cose"),
-		"--tls-cert", tls("server.crt"), "--tls-key", tls("server.key"), "--tls-client-ca", tls("ca.crt"),
-		"--central-tls-ca", tls("ca.crt"), "--central-tls-cert", tls("gateway.crt"), "--central-tls-key", tls("gateway.key"),
+		"--tls-cert", tls("server.crt"), "--tls-key", tls("server.key"), "--tls-client-ca", tls("pos-ca.crt"),
+		"--central-tls-ca", tls("server-ca.crt"), "--central-tls-cert", tls("gateway-store-0001.crt"), "--central-tls-key", tls("gateway-store-0001.key"),
 		"--metrics-listen", "127.0.0.1:0", "--metrics-addr-file", metricsFile,
 		"--lane", "1="+link.LanePath)
 	if err != nil {
@@ -144,14 +144,15 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 			os.Setenv(kv[i], kv[i+1])
 		}
 	}
-	export("STOREGATE_ADDR", gw, "STOREGATE_TLS_CA", tls("ca.crt"))
+	export("STOREGATE_ADDR", gw, "STOREGATE_TLS_CA", tls("server-ca.crt"), "STOREGATE_ADMIN_SOCKET", filepath.Join(d.path("store"), "admin.sock"))
 
 	d.heading("A client without a certificate is refused")
 	if _, err := d.ctl(ctx, 1, "status"); err != nil {
 		return err
 	}
-	fmt.Fprintf(d.out, "\nstoregatectl plays the POS from here on, with the POS's certificate:\n")
-	export("STOREGATE_TLS_CERT", tls("pos.crt"), "STOREGATE_TLS_KEY", tls("pos.key"))
+	fmt.Fprintf(d.out, "\nstoregatectl plays lane 1's POS from here on, with its certificate (spiffe://dev.storegate.invalid/store/store-0001/lane/1):\n")
+	export("STOREGATE_TLS_CERT", tls("pos-store-0001-lane-1.crt"), "STOREGATE_TLS_KEY", tls("pos-store-0001-lane-1.key"))
+	lane2 := []string{"--tls-cert", tls("pos-store-0001-lane-2.crt"), "--tls-key", tls("pos-store-0001-lane-2.key")}
 
 	d.heading("The customer's phone shows a token the central service signed for it a moment ago")
 	tokenFile := d.path("token.txt")
@@ -193,12 +194,35 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	}
 	settlement := field(out, "settlement")
 
-	d.heading("A thief who photographed the screen replays the same token at lane 2: declined, the token is spent")
-	out, err = d.ctl(ctx, 3, append([]string{"authorize", "--lane", "2", "--txn", "pos-2001", "--token-file", tokenFile}, basket...)...)
+	d.heading("A thief who photographed the screen replays the same token at lane 2, with lane 2's POS: declined, the token is spent")
+	out, err = d.ctl(ctx, 3, append(append([]string{"authorize", "--lane", "2", "--txn", "pos-2001", "--token-file", tokenFile}, basket...), lane2...)...)
 	if err != nil {
 		return err
 	}
 	if err := expect(out, "DECLINED replayed"); err != nil {
+		return err
+	}
+
+	d.heading("Lane 2's POS tries lane 1: watching its scanner, paying and reversing there are refused, the certificate says lane 2")
+	out, err = d.ctl(ctx, 1, append([]string{"scans", "watch", "--lane", "1", "--count", "1", "--timeout", "5s"}, lane2...)...)
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "PermissionDenied"); err != nil {
+		return err
+	}
+	out, err = d.ctl(ctx, 1, append(append([]string{"authorize", "--lane", "1", "--txn", "pos-1009", "--scan-id", scanID}, basket...), lane2...)...)
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "PermissionDenied"); err != nil {
+		return err
+	}
+	out, err = d.ctl(ctx, 1, append([]string{"reverse", "--lane", "1", "--txn", "pos-1001", "--reason", "refund to me"}, lane2...)...)
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "PermissionDenied"); err != nil {
 		return err
 	}
 
@@ -289,10 +313,15 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	if err := expect(out, "audit log OK: 5 records"); err != nil {
 		return err
 	}
-	fmt.Fprintln(d.out, "(5 records: the approval, the replay's decline, the reversal, the gift cards' decline and the frozen account's;\n the retry was answered from the stored decision)")
-	if _, err := d.ctl(ctx, 0, "audit", "export", "--db", filepath.Join(d.path("store"), "storegate.db")); err != nil {
+	fmt.Fprintln(d.out, "(5 records: the approval, the replay's decline, the reversal, the gift cards' decline and the frozen account's;\n the retry was answered from the stored decision, and lane 2's refused calls stored nothing)")
+	out, err = d.ctl(ctx, 0, "audit", "export", "--db", filepath.Join(d.path("store"), "storegate.db"))
+	if err != nil {
 		return err
 	}
+	if err := expect(out, `"caller":"spiffe://dev.storegate.invalid/store/store-0001/lane/1","reversal_reason":"goods returned"`); err != nil {
+		return err
+	}
+	fmt.Fprintln(d.out, "(each record names the certificate that asked; the reversal's says why)")
 
 	d.heading("With HQ stopped, its ledger file holds the same books, and they still add up")
 	out, err = d.exec(ctx, 0, "storegate-hq", "books", "--data", d.path("hq"))
@@ -361,7 +390,7 @@ func (d *demo) policySteps(ctx context.Context, keys, hqAdmin string) error {
 	if err := os.WriteFile(thiefFile, []byte(tok), 0o600); err != nil {
 		return err
 	}
-	out, err = d.ctl(ctx, 3, "authorize", "--lane", "2", "--txn", "pos-2002", "--token-file", thiefFile, "--line", "9784000000001:giftcard:1:40000")
+	out, err = d.ctl(ctx, 3, "authorize", "--lane", "1", "--txn", "pos-1002", "--token-file", thiefFile, "--line", "9784000000001:giftcard:1:40000")
 	if err != nil {
 		return err
 	}
@@ -387,7 +416,7 @@ func (d *demo) policySteps(ctx context.Context, keys, hqAdmin string) error {
 	if err := os.WriteFile(thiefFile, []byte(tok), 0o600); err != nil {
 		return err
 	}
-	out, err = d.ctl(ctx, 3, "authorize", "--lane", "2", "--txn", "pos-2003", "--token-file", thiefFile, "--line", "4901234567894:food:1:300")
+	out, err = d.ctl(ctx, 3, "authorize", "--lane", "1", "--txn", "pos-1003", "--token-file", thiefFile, "--line", "4901234567894:food:1:300")
 	if err != nil {
 		return err
 	}
@@ -424,7 +453,8 @@ func (d *demo) ctl(ctx context.Context, wantExit int, args ...string) (string, e
 }
 
 // exec runs one of the demo's binaries as a person would type it, shows
-// its output, and returns its standard output; an exit status other than
+// its output, and returns its standard output, and its standard error after
+// it when it is meant to fail (wantExit 1); an exit status other than
 // wantExit is an error.
 func (d *demo) exec(ctx context.Context, wantExit int, name string, args ...string) (string, error) {
 	fmt.Fprintf(d.out, "$ %s %s\n", name, shellJoin(args))
@@ -432,6 +462,9 @@ func (d *demo) exec(ctx context.Context, wantExit int, name string, args ...stri
 	var buf bytes.Buffer
 	cmd.Stdout = io.MultiWriter(&buf, indent(d.out))
 	cmd.Stderr = indent(d.out)
+	if wantExit == 1 {
+		cmd.Stderr = io.MultiWriter(&buf, indent(d.out))
+	}
 	err := cmd.Run()
 	code := 0
 	var ee *exec.ExitError

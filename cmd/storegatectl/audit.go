@@ -14,10 +14,11 @@ import (
 )
 
 // auditSource reads the audit log from a store file (the daemon stopped, or a
-// copy) or from a running gateway, calling fn with each stored record.
+// copy) or from a running gateway's admin socket, calling fn with each
+// stored record.
 type auditSource struct {
-	db   string
-	addr *target
+	db     string
+	socket *string
 }
 
 func (a auditSource) scan(ctx context.Context, fn func(raw []byte) error) (headCheck func(*gateway.AuditChain) error, err error) {
@@ -36,7 +37,7 @@ func (a auditSource) scan(ctx context.Context, fn func(raw []byte) error) (headC
 		}
 		return func(c *gateway.AuditChain) error { return c.CheckHead(n, head) }, nil
 	}
-	conn, err := dial(a.addr)
+	conn, err := dialAdmin(*a.socket)
 	if err != nil {
 		return nil, err
 	}
@@ -65,12 +66,12 @@ func auditFlags(e *env, name, synopsis, help string) (*auditSource, *flagSetWith
 	fs := newFlags(e, name, synopsis, help)
 	src := &auditSource{}
 	fs.StringVar(&src.db, "db", "", "store file to read (storegated stopped, or a copy)")
-	src.addr = addrFlag(fs)
+	src.socket = adminSocketFlag(fs)
 	return src, &flagSetWithParse{fs: fs}
 }
 
 func runAuditVerify(ctx context.Context, e *env, args []string) error {
-	src, fs := auditFlags(e, "audit verify", "(--db FILE | --addr ADDR)",
+	src, fs := auditFlags(e, "audit verify", "(--db FILE | --admin-socket PATH)",
 		"Checks the audit log's hash chain: every record's sequence number and the SHA-256\nof the record before it, and, from a store file, the head the store recorded.\nExits 1 at the first broken link.")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -92,7 +93,7 @@ func runAuditVerify(ctx context.Context, e *env, args []string) error {
 }
 
 func runAuditExport(ctx context.Context, e *env, args []string) error {
-	src, fs := auditFlags(e, "audit export", "(--db FILE | --addr ADDR) [--out FILE]",
+	src, fs := auditFlags(e, "audit export", "(--db FILE | --admin-socket PATH) [--out FILE]",
 		"Writes the audit log as JSON lines, each record exactly as stored and hashed, so an\ninvestigator can re-check the chain with any tool. The chain is verified while writing;\na broken chain still writes what was read and exits 1.")
 	out := fs.fs.String("out", "-", "output file (- for standard output)")
 	if err := fs.parse(args); err != nil {

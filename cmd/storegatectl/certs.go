@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"storegate/certs"
@@ -22,19 +23,35 @@ func (h *hostsFlag) Set(v string) error {
 }
 
 func runCertsDev(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "certs dev", "--dir DIR [--host NAME]...",
-		"Makes a development CA and certificates for mutual TLS in DIR:\n"+
-			"  ca.crt, ca.key            the CA (ECDSA P-256); every end trusts ca.crt\n"+
-			"  server.crt, server.key    storegated's and storegate-hq's listeners\n"+
-			"  pos.crt, pos.key          a lane's POS and storegatectl, as clients of storegated\n"+
-			"  gateway.crt, gateway.key  storegated, as a client of the central service\n"+
-			"The server certificate is valid for localhost, 127.0.0.1 and ::1, or for the\n"+
-			"--host names and addresses given. Private keys are written 0600; existing files\n"+
-			"are never overwritten. For development and a lab store: production certificates\n"+
-			"come from the chain's own PKI.")
+	fs := newFlags(e, "certs dev", "--dir DIR [--chain C] [--store S] [--host NAME]... | --dir DIR [--store S] (--lane N | --supervisor NAME | --gateway) | --dir DIR --operator NAME",
+		"Makes development certificates for mutual TLS. Each client certificate names its holder\n"+
+			"in one URI SAN, a SPIFFE ID (spiffe://CHAIN/store/S/lane/N and so on; see README.md,\n"+
+			"\"Who may call what\"), and each kind has its own issuing CA, so that a server trusts\n"+
+			"only the holders it serves.\n\n"+
+			"Without a kind flag, makes the CAs and a default set in DIR:\n"+
+			"  server-ca.crt    signs server certificates: every client trusts it for servers\n"+
+			"  pos-ca.crt       signs POS and supervisor certificates: storegated's tls.client_ca_file\n"+
+			"  gateway-ca.crt   signs gateway certificates: storegate-hq's --tls-client-ca\n"+
+			"  operator-ca.crt  signs operator certificates: HQ's admin listener\n"+
+			"  (each with its .key, which only this command needs)\n"+
+			"  server.crt                          storegated's and storegate-hq's listeners (--host names)\n"+
+			"  gateway-S.crt                       storegated of store S, as a client of HQ\n"+
+			"  pos-S-lane-1.crt, pos-S-lane-2.crt  the POS terminals of lanes 1 and 2 of store S\n"+
+			"  supervisor-S-manager.crt            a supervisor of store S (any lane, reversals)\n"+
+			"  operator-ops.crt                    an HQ operator\n"+
+			"With --lane, --supervisor, --gateway or --operator, issues that one certificate more\n"+
+			"from the CAs already in DIR. Private keys are written 0600; existing files are never\n"+
+			"overwritten. For development and a lab store: production certificates come from the\n"+
+			"chain's own PKI.")
 	dir := fs.String("dir", "", "directory for the certificates")
 	var hosts hostsFlag
 	fs.Var(&hosts, "host", "DNS name or IP address for the server certificate (repeat; default localhost, 127.0.0.1, ::1)")
+	chain := fs.String("chain", certs.DevChain, "the chain's trust domain, the host of every SPIFFE ID")
+	store := fs.String("store", certs.DefaultDevStore, "the store a gateway, POS or supervisor certificate names")
+	lane := fs.String("lane", "", "issue a POS certificate for this lane of --store")
+	supervisor := fs.String("supervisor", "", "issue a certificate for this supervisor of --store")
+	gateway := fs.Bool("gateway", false, "issue a gateway certificate for --store")
+	operator := fs.String("operator", "", "issue a certificate for this HQ operator")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,12 +61,55 @@ func runCertsDev(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
-	if err := certs.MakeDev(*dir, certs.DevOptions{Hosts: hosts}); err != nil {
+	var ids []certs.Identity
+	if *lane != "" {
+		ids = append(ids, certs.POS(*chain, *store, *lane))
+	}
+	if *supervisor != "" {
+		ids = append(ids, certs.Supervisor(*chain, *store, *supervisor))
+	}
+	if *gateway {
+		ids = append(ids, certs.Gateway(*chain, *store))
+	}
+	if *operator != "" {
+		ids = append(ids, certs.Operator(*chain, *operator))
+	}
+	switch {
+	case len(ids) > 1:
+		return usagef("give one of --lane, --supervisor, --gateway and --operator")
+	case len(ids) == 1 && len(hosts) > 0:
+		return usagef("--host is for the server certificate of the default set, not with --lane, --supervisor, --gateway or --operator")
+	case len(ids) == 1:
+		if err := ids[0].Validate(); err != nil {
+			return usagef("%v", err)
+		}
+		certPath, keyPath, err := certs.IssueDev(*dir, ids[0], certs.DevOptions{})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s\n  %s\n  %s (signed by %s)\n", ids[0], keyPath, certPath, certs.IssuerOf(ids[0].Kind).CertFile())
+		return nil
+	}
+	opts := certs.DevOptions{Hosts: hosts, Chain: *chain, Store: *store}
+	written, err := certs.MakeDev(*dir, opts)
+	if err != nil {
 		return err
 	}
 	if len(hosts) == 0 {
 		hosts = certs.DefaultDevHosts
 	}
-	fmt.Fprintf(e.stdout, "development CA and certificates in %s (server certificate for %s)\n", *dir, strings.Join(hosts, ", "))
+	fmt.Fprintf(e.stdout, "development CAs and certificates in %s (server certificate for %s):\n", *dir, strings.Join(hosts, ", "))
+	names := map[string]certs.Identity{}
+	for _, id := range certs.DevSet(opts) {
+		cert, _ := certs.CertFiles(id)
+		names[cert] = id
+	}
+	for _, p := range written {
+		if id, ok := names[filepath.Base(p)]; ok {
+			fmt.Fprintf(e.stdout, "  %s  %s\n", p, id)
+		} else {
+			fmt.Fprintf(e.stdout, "  %s\n", p)
+		}
+	}
 	return nil
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"google.golang.org/grpc"
@@ -17,6 +20,10 @@ import (
 // defaultAddr is storegated's default listen address.
 const defaultAddr = "127.0.0.1:7443"
 
+// defaultAdminSocket is storegated's admin socket under its systemd unit
+// (RuntimeDirectory=storegate, admin.socket in /etc/storegate/storegated.yaml).
+const defaultAdminSocket = "/run/storegate/admin.sock"
+
 // target is a gateway to call: its address and, for a gateway that serves
 // TLS, the CA to trust and the client certificate to present.
 type target struct {
@@ -27,20 +34,23 @@ type target struct {
 	serverName string
 }
 
-// addrFlag adds --addr and the TLS flags, each defaulting to its
-// STOREGATE_* environment variable, so that a store engineer sets them once
-// per shell.
-func addrFlag(fs *flag.FlagSet) *target {
-	env := func(name, def string) string {
-		if v := os.Getenv(name); v != "" {
-			return v
-		}
-		return def
+// envOr returns the environment variable name, or def where it is unset.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
 	}
+	return def
+}
+
+// addrFlag adds --addr and the TLS flags of PaymentService's callers, each
+// defaulting to its STOREGATE_* environment variable, so that a store
+// engineer sets them once per shell.
+func addrFlag(fs *flag.FlagSet) *target {
+	env := envOr
 	t := &target{}
 	fs.StringVar(&t.addr, "addr", env("STOREGATE_ADDR", defaultAddr), "storegated gRPC address (or set STOREGATE_ADDR)")
 	fs.StringVar(&t.caFile, "tls-ca", env("STOREGATE_TLS_CA", ""), "CA the gateway's certificate must chain to; turns TLS on (or set STOREGATE_TLS_CA)")
-	fs.StringVar(&t.certFile, "tls-cert", env("STOREGATE_TLS_CERT", ""), "client certificate for a gateway with mutual TLS (or set STOREGATE_TLS_CERT)")
+	fs.StringVar(&t.certFile, "tls-cert", env("STOREGATE_TLS_CERT", ""), "POS or supervisor certificate for a gateway with mutual TLS (or set STOREGATE_TLS_CERT)")
 	fs.StringVar(&t.keyFile, "tls-key", env("STOREGATE_TLS_KEY", ""), "client key for --tls-cert (or set STOREGATE_TLS_KEY)")
 	fs.StringVar(&t.serverName, "tls-server-name", env("STOREGATE_TLS_SERVER_NAME", ""), "name the gateway's certificate must carry, if not the --addr host")
 	return t
@@ -74,6 +84,48 @@ const callTimeout = 10 * time.Second
 // timeout; done cancels that context and closes the connection.
 func connect(ctx context.Context, addr *target, timeout time.Duration) (*grpc.ClientConn, context.Context, func(), error) {
 	conn, err := dial(addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return conn, ctx, func() { cancel(); conn.Close() }, nil
+}
+
+// adminSocketFlag adds --admin-socket: storegated's admin socket, where
+// AdminService answers the operators of the gateway's host.
+func adminSocketFlag(fs *flag.FlagSet) *string {
+	return fs.String("admin-socket", envOr("STOREGATE_ADMIN_SOCKET", defaultAdminSocket),
+		"storegated's admin socket (admin.socket; or set STOREGATE_ADMIN_SOCKET)")
+}
+
+// dialAdmin connects to storegated's admin socket. What stands in the way
+// is said in words: no socket there, or no permission to use it.
+func dialAdmin(path string) (*grpc.ClientConn, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("no admin socket at %s: is storegated running, and is that its admin.socket (--admin-socket, STOREGATE_ADMIN_SOCKET)?", abs)
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("admin socket %s: permission denied: run as root or as a member of the socket's group", abs)
+	case err != nil:
+		return nil, err
+	case fi.Mode().Type() != fs.ModeSocket:
+		return nil, fmt.Errorf("%s is not a socket", abs)
+	}
+	conn, err := grpc.NewClient("unix://"+abs, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", abs, err)
+	}
+	return conn, nil
+}
+
+// connectAdmin is connect for the admin socket.
+func connectAdmin(ctx context.Context, path string, timeout time.Duration) (*grpc.ClientConn, context.Context, func(), error) {
+	conn, err := dialAdmin(path)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -32,9 +32,9 @@ func runKeysInit(ctx context.Context, e *env, args []string) error {
 }
 
 func runKeysetApply(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "keyset apply", "[--addr ADDR] FILE",
-		"Pushes a keyset signed by HQ's root key to a running gateway (AdminService.ApplyKeyset).\nAn older version than the one the gateway holds is refused.")
-	addr := addrFlag(fs)
+	fs := newFlags(e, "keyset apply", "[--admin-socket PATH] FILE",
+		"Pushes a keyset signed by HQ's root key to a running gateway over its admin socket\n(AdminService.ApplyKeyset). An older version than the one the gateway holds is refused.")
+	socket := adminSocketFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func runKeysetApply(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, ctx, done, err := connect(ctx, addr, callTimeout)
+	conn, ctx, done, err := connectAdmin(ctx, *socket, callTimeout)
 	if err != nil {
 		return err
 	}

@@ -14,9 +14,9 @@ import (
 )
 
 func runOutbox(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "outbox", "[--addr ADDR | --db FILE] [--limit N] [--json]",
-		"Lists the settlements waiting for the central service, oldest first, and the ones it\nrefused (disputed): those stay in the store for a person to resolve, never dropped.\nReads a running gateway (--addr), or a store file with the daemon stopped (--db).")
-	addr := addrFlag(fs)
+	fs := newFlags(e, "outbox", "[--admin-socket PATH | --db FILE] [--limit N] [--json]",
+		"Lists the settlements waiting for the central service, oldest first, and the ones it\nrefused (disputed): those stay in the store for a person to resolve, never dropped.\nReads a running gateway over its admin socket, or a store file with the daemon stopped (--db).")
+	socket := adminSocketFlag(fs)
 	db := fs.String("db", "", "read this store file (storegate.db) instead of a running gateway")
 	limit := fs.Int("limit", 100, "list at most this many of each (1 to 1000)")
 	asJSON := fs.Bool("json", false, "print the listing as JSON")
@@ -36,7 +36,7 @@ func runOutbox(ctx context.Context, e *env, args []string) error {
 	if *db != "" {
 		res, err = outboxFromFile(ctx, *db, *limit)
 	} else {
-		res, err = outboxFromGateway(ctx, addr, *limit)
+		res, err = outboxFromGateway(ctx, *socket, *limit)
 	}
 	if err != nil {
 		return err
@@ -48,8 +48,8 @@ func runOutbox(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func outboxFromGateway(ctx context.Context, addr *target, limit int) (*storegatev1.ListOutboxResponse, error) {
-	conn, ctx, done, err := connect(ctx, addr, callTimeout)
+func outboxFromGateway(ctx context.Context, socket string, limit int) (*storegatev1.ListOutboxResponse, error) {
+	conn, ctx, done, err := connectAdmin(ctx, socket, callTimeout)
 	if err != nil {
 		return nil, err
 	}

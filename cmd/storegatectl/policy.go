@@ -90,11 +90,12 @@ func printPublished(w io.Writer, what string, res *storegatev1.PublishDocumentRe
 }
 
 func runPolicyShow(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "policy show", "[--addr ADDR] [--json]",
-		"Prints what a running gateway enforces: the store mode and token lifetime cap in force,\n"+
-			"the chain-wide policy and the store's own with their versions (in the readable format\n"+
-			"`policy publish` reads), and the freeze list and keyset versions.")
-	addr := addrFlag(fs)
+	fs := newFlags(e, "policy show", "[--admin-socket PATH] [--json]",
+		"Prints what a running gateway enforces, read over its admin socket: the store mode and\n"+
+			"token lifetime cap in force, the chain-wide policy and the store's own with their\n"+
+			"versions (in the readable format `policy publish` reads), and the freeze list and\n"+
+			"keyset versions.")
+	socket := adminSocketFlag(fs)
 	asJSON := fs.Bool("json", false, "print the response as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -102,7 +103,7 @@ func runPolicyShow(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected arguments %q", fs.Args())
 	}
-	conn, ctx, done, err := connect(ctx, addr, callTimeout)
+	conn, ctx, done, err := connectAdmin(ctx, *socket, callTimeout)
 	if err != nil {
 		return err
 	}

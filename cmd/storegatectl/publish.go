@@ -154,12 +154,13 @@ func writeSigned(path string, raw []byte) error {
 }
 
 func runDocumentApply(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "document apply", "--kind policy|freeze|keyset [--addr ADDR] SIGNED",
-		"Pushes a signed document straight to a running gateway (AdminService.ApplyPolicy,\n"+
-			"FreezeAccounts or ApplyKeyset), for a store that cannot reach HQ's stream: the same\n"+
-			"document HQ published, as `--out` of the publishing commands wrote it. The gateway\n"+
-			"checks it exactly as it checks the stream's: signature, key, version.")
-	addr := addrFlag(fs)
+	fs := newFlags(e, "document apply", "--kind policy|freeze|keyset [--admin-socket PATH] SIGNED",
+		"Pushes a signed document straight to a running gateway over its admin socket\n"+
+			"(AdminService.ApplyPolicy, FreezeAccounts or ApplyKeyset), for a store that cannot\n"+
+			"reach HQ's stream: the same document HQ published, as `--out` of the publishing\n"+
+			"commands wrote it. The gateway checks it exactly as it checks the stream's: signature,\n"+
+			"key, version.")
+	socket := adminSocketFlag(fs)
 	kind := fs.String("kind", "", "policy, freeze or keyset")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -171,7 +172,7 @@ func runDocumentApply(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	conn, ctx, done, err := connect(ctx, addr, callTimeout)
+	conn, ctx, done, err := connectAdmin(ctx, *socket, callTimeout)
 	if err != nil {
 		return err
 	}

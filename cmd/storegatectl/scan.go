@@ -77,7 +77,16 @@ func runScansWatch(ctx context.Context, e *env, args []string) error {
 	}
 	// The gateway sends headers once it is subscribed: from here on no scan
 	// is missed.
-	if _, err := stream.Header(); err != nil {
+	md, err := stream.Header()
+	if err != nil {
+		return rpcError(err)
+	}
+	if md == nil {
+		// Ended before it was subscribed (refused): Recv has the status.
+		_, err := stream.Recv()
+		if err == nil || errors.Is(err, io.EOF) {
+			err = errors.New("the gateway ended the stream before subscribing it")
+		}
 		return rpcError(err)
 	}
 	fmt.Fprintf(e.stderr, "watching lane %s's scanner\n", *lane)

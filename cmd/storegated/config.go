@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -35,6 +36,17 @@ type Config struct {
 	InsecureListen bool `yaml:"insecure_listen"`
 	// TLS is the POS-facing listener's TLS.
 	TLS TLSConfig `yaml:"tls"`
+	// Chain is the chain's trust domain: the POS and supervisor
+	// certificates the listener takes name spiffe://<chain>/store/<store_id>/….
+	Chain string `yaml:"chain"`
+	// InsecureCallers takes every PaymentService caller that presents no
+	// certificate as a supervisor of this store: development and tests on
+	// loopback only.
+	InsecureCallers bool `yaml:"insecure_callers"`
+	// Admin is the operators' listener (AdminService).
+	Admin AdminConfig `yaml:"admin"`
+	// Reversal says until when a sale may be reversed at the store.
+	Reversal ReversalConfig `yaml:"reversal"`
 	// DataDir holds the store file, storegate.db.
 	DataDir string `yaml:"data_dir"`
 	// RootPublicKey is the path of HQ's root public key (PEM, PKIX).
@@ -65,7 +77,8 @@ type TLSConfig struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
 	// ClientCAFile, when set, makes TLS mutual: every POS must present a
-	// certificate that chains to a CA in this file.
+	// certificate that chains to a CA in this file (the POS CA: pos-ca.crt
+	// of the development set), naming its holder (see Chain).
 	ClientCAFile string `yaml:"client_ca_file"`
 }
 
@@ -74,6 +87,48 @@ func (t TLSConfig) Enabled() bool { return t.CertFile != "" }
 
 // Mutual reports whether the listener requires client certificates.
 func (t TLSConfig) Mutual() bool { return t.Enabled() && t.ClientCAFile != "" }
+
+// AdminConfig is the operators' listener: AdminService on a unix socket,
+// never on the POS listener.
+type AdminConfig struct {
+	// Socket is the socket's path; empty means admin.sock in systemd's
+	// RuntimeDirectory, or in DataDir outside systemd (AdminSocketPath).
+	Socket string `yaml:"socket"`
+}
+
+// ReversalConfig says until when the store may reverse a sale; HQ reverses
+// it after that.
+type ReversalConfig struct {
+	// Window, when set, allows a reversal that long after the sale; zero
+	// means until the end of the sale's business day.
+	Window time.Duration `yaml:"window"`
+	// BusinessDayStart is when the business day starts, HH:MM in the
+	// host's time zone.
+	BusinessDayStart string `yaml:"business_day_start"`
+}
+
+// ReversalWindow returns the configured window as the domain's type; the
+// business day is in the host's time zone (TZ, or /etc/localtime).
+func (r ReversalConfig) ReversalWindow() (gateway.ReversalWindow, error) {
+	start, err := parseClock(r.BusinessDayStart)
+	if err != nil {
+		return gateway.ReversalWindow{}, err
+	}
+	return gateway.ReversalWindow{Within: r.Window, DayStart: start, Location: time.Local}, nil
+}
+
+// parseClock reads HH:MM (00:00 to 23:59) as the time after midnight; ""
+// is midnight.
+func parseClock(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	t, err := time.Parse("15:04", s)
+	if err != nil || len(s) != len("15:04") {
+		return 0, fmt.Errorf("%s: want HH:MM, 00:00 to 23:59", gateway.QuoteInput(s))
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}
 
 // CentralConfig is how to reach the central service.
 type CentralConfig struct {
@@ -178,7 +233,11 @@ const (
 	DefaultMetricsListen   = "127.0.0.1:9464"
 	DefaultDataDir         = "/var/lib/storegate"
 	DefaultShutdownTimeout = 10 * time.Second
-	storeFileName          = "storegate.db"
+	// MaxReversalWindow bounds reversal.window: after a month a sale is
+	// HQ's to reverse.
+	MaxReversalWindow = 31 * 24 * time.Hour
+	storeFileName     = "storegate.db"
+	adminSocketName   = "admin.sock"
 )
 
 // DefaultConfig returns the configuration used where the file and flags are
@@ -188,6 +247,8 @@ func DefaultConfig() Config {
 		Currency: gateway.DefaultCurrency,
 		Listen:   DefaultListen,
 		DataDir:  DefaultDataDir,
+		Chain:    certs.DevChain,
+		Reversal: ReversalConfig{BusinessDayStart: "00:00"},
 		Central: CentralConfig{
 			Timeout:         gateway.DefaultCentralTimeout,
 			WatchMinBackoff: gateway.DefaultWatchMinBackoff,
@@ -244,6 +305,19 @@ func (c *Config) LoadRootKey() (ed25519.PublicKey, error) {
 // StorePath is the bbolt file's path.
 func (c *Config) StorePath() string { return filepath.Join(c.DataDir, storeFileName) }
 
+// AdminSocketPath is the admin socket's path: Admin.Socket; else, under a
+// systemd unit with RuntimeDirectory= (which sets $RUNTIME_DIRECTORY),
+// admin.sock there (/run/storegate/admin.sock); else admin.sock in DataDir.
+func (c *Config) AdminSocketPath() string {
+	if c.Admin.Socket != "" {
+		return c.Admin.Socket
+	}
+	if dir, _, _ := strings.Cut(os.Getenv("RUNTIME_DIRECTORY"), ":"); dir != "" {
+		return filepath.Join(dir, adminSocketName)
+	}
+	return filepath.Join(c.DataDir, adminSocketName)
+}
+
 // Validate checks every field and names the first bad one.
 func (c *Config) Validate() error {
 	var errs []error
@@ -255,6 +329,30 @@ func (c *Config) Validate() error {
 	} else if !gateway.ValidID(c.StoreID) {
 		// Central refuses any other store id, and with it every payment.
 		bad("store_id", "%s: want 1-%d characters of [A-Za-z0-9._:-]", gateway.QuoteInput(c.StoreID), gateway.MaxIDLength)
+	}
+	if !certs.ValidChain(c.Chain) {
+		bad("chain", "%s: want a trust domain, 1-%d characters of [a-z0-9._-]", gateway.QuoteInput(c.Chain), certs.MaxChainLength)
+	}
+	if c.TLS.Mutual() && c.StoreID != "" && gateway.ValidID(c.StoreID) && !certs.ValidSegment(c.StoreID) {
+		// A colon is an id character, but no SPIFFE ID can carry it.
+		bad("store_id", "%s cannot be named in a certificate (no colon there, and not . or ..), so no POS could prove it belongs to this store", gateway.QuoteInput(c.StoreID))
+	}
+	if c.InsecureCallers {
+		switch {
+		case c.TLS.Mutual():
+			bad("insecure_callers", "means nothing with mutual TLS, where every caller shows a certificate; remove it")
+		case !isLoopback(c.Listen):
+			bad("insecure_callers", "takes every caller as a supervisor: loopback listen addresses only, never %q", c.Listen)
+		}
+	}
+	if p := c.AdminSocketPath(); len(p) > grpcserver.MaxSocketPath {
+		bad("admin.socket", "%s is %d bytes, more than the %d a unix socket path may have", gateway.QuoteInput(p), len(p), grpcserver.MaxSocketPath)
+	}
+	if c.Reversal.Window < 0 || c.Reversal.Window > MaxReversalWindow {
+		bad("reversal.window", "%s outside 0 (the business day) to %s", c.Reversal.Window, MaxReversalWindow)
+	}
+	if _, err := parseClock(c.Reversal.BusinessDayStart); err != nil {
+		bad("reversal.business_day_start", "%v", err)
 	}
 	if !currencyPattern.MatchString(c.Currency) {
 		bad("currency", "%s is not a three-letter ISO 4217 code", gateway.QuoteInput(c.Currency))

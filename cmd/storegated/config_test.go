@@ -92,6 +92,10 @@ func TestExampleConfig(t *testing.T) {
 			"central.tls.server_name":  {c.Central.TLS.ServerName, d.Central.TLS.ServerName},
 			"central.insecure":         {c.Central.Insecure, d.Central.Insecure},
 			"tls.client_ca_file (set)": {c.TLS.ClientCAFile != "", true},
+			"chain":                    {c.Chain, d.Chain},
+			"insecure_callers":         {c.InsecureCallers, d.InsecureCallers},
+			"admin":                    {c.Admin, d.Admin},
+			"reversal":                 {c.Reversal, d.Reversal},
 		} {
 			if !reflect.DeepEqual(pair[0], pair[1]) {
 				t.Errorf("%s: example %v, default %v", name, pair[0], pair[1])
@@ -127,6 +131,21 @@ func TestConfig_ValidateNamesFields(t *testing.T) {
 		{"metrics.listen", func(c *Config) { c.Metrics.Listen = "9464" }},
 		{"health.check_interval", func(c *Config) { c.Health.CheckInterval = time.Hour }},
 		{"shutdown_timeout", func(c *Config) { c.ShutdownTimeout = 0 }},
+		{"chain", func(c *Config) { c.Chain = "Acme Chain" }},
+		{"chain", func(c *Config) { c.Chain = "" }},
+		{"insecure_callers", func(c *Config) { c.InsecureCallers, c.Listen, c.InsecureListen = true, "0.0.0.0:7443", true }},
+		{"insecure_callers", func(c *Config) {
+			c.InsecureCallers, c.TLS = true, TLSConfig{CertFile: "s.crt", KeyFile: "s.key", ClientCAFile: "pos-ca.crt"}
+		}},
+		{"store_id", func(c *Config) {
+			c.StoreID, c.TLS = "store:1", TLSConfig{CertFile: "s.crt", KeyFile: "s.key", ClientCAFile: "pos-ca.crt"}
+		}},
+		{"admin.socket", func(c *Config) { c.Admin.Socket = "/" + strings.Repeat("x", 200) }},
+		{"reversal.window", func(c *Config) { c.Reversal.Window = -time.Second }},
+		{"reversal.window", func(c *Config) { c.Reversal.Window = 32 * 24 * time.Hour }},
+		{"reversal.business_day_start", func(c *Config) { c.Reversal.BusinessDayStart = "24:00" }},
+		{"reversal.business_day_start", func(c *Config) { c.Reversal.BusinessDayStart = "4:00" }},
+		{"reversal.business_day_start", func(c *Config) { c.Reversal.BusinessDayStart = "04:00pm" }},
 	} {
 		cfg := valid()
 		c.edit(&cfg)
@@ -150,4 +169,30 @@ func TestConfig_ValidateNamesFields(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestConfig_AdminSocketPath(t *testing.T) {
+	c := DefaultConfig()
+	c.DataDir = "/var/lib/storegate"
+	t.Setenv("RUNTIME_DIRECTORY", "")
+	if got := c.AdminSocketPath(); got != "/var/lib/storegate/admin.sock" {
+		t.Errorf("outside systemd: %s, want admin.sock in data_dir", got)
+	}
+	t.Setenv("RUNTIME_DIRECTORY", "/run/storegate")
+	if got := c.AdminSocketPath(); got != "/run/storegate/admin.sock" {
+		t.Errorf("under systemd's RuntimeDirectory: %s, want /run/storegate/admin.sock", got)
+	}
+	c.Admin.Socket = "/srv/admin.sock"
+	if got := c.AdminSocketPath(); got != "/srv/admin.sock" {
+		t.Errorf("with admin.socket: %s, want /srv/admin.sock", got)
+	}
+}
+
+func TestConfig_ReversalWindow(t *testing.T) {
+	c := DefaultConfig()
+	c.Reversal.BusinessDayStart = "04:30"
+	w, err := c.Reversal.ReversalWindow()
+	if err != nil || w.DayStart != 4*time.Hour+30*time.Minute || w.Within != 0 || w.Location != time.Local {
+		t.Fatalf("ReversalWindow = %+v, %v; want the business day from 04:30 local time", w, err)
+	}
 }

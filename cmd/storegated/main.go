@@ -20,6 +20,7 @@ import (
 
 	"google.golang.org/grpc/credentials"
 
+	"storegate/certs"
 	"storegate/devices"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
@@ -125,7 +126,8 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 		storeID, listen, dataDir, rootKey, keyset, centralAddr, logLevel string
 		tlsCert, tlsKey, tlsClientCA, metricsListen                      string
 		centralCA, centralCert, centralKey, centralServerName            string
-		insecureListen, centralInsecure                                  bool
+		chain, adminSocket                                               string
+		insecureListen, centralInsecure, insecureCallers                 bool
 		centralTimeout                                                   time.Duration
 	)
 	fs.StringVar(&storeID, "store-id", "", "this store's id (store_id)")
@@ -140,7 +142,10 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 	fs.DurationVar(&healthInterval, "health-interval", 0, "how often the gateway proves it can write its store (health.check_interval)")
 	fs.StringVar(&tlsCert, "tls-cert", "", "listener certificate, PEM (tls.cert_file)")
 	fs.StringVar(&tlsKey, "tls-key", "", "listener private key, PEM (tls.key_file)")
-	fs.StringVar(&tlsClientCA, "tls-client-ca", "", "CA that POS client certificates must chain to; makes TLS mutual (tls.client_ca_file)")
+	fs.StringVar(&tlsClientCA, "tls-client-ca", "", "CA that POS and supervisor certificates must chain to; makes TLS mutual (tls.client_ca_file)")
+	fs.StringVar(&chain, "chain", "", "the chain's trust domain, which every POS certificate names (chain; default "+certs.DevChain+")")
+	fs.BoolVar(&insecureCallers, "insecure-callers", false, "development: take every caller without a certificate as a supervisor of this store; loopback only (insecure_callers)")
+	fs.StringVar(&adminSocket, "admin-socket", "", "unix socket for AdminService, the operators' interface (admin.socket; default DATA/admin.sock)")
 	fs.StringVar(&centralCA, "central-tls-ca", "", "CA that central's certificate must chain to (central.tls.ca_file)")
 	fs.StringVar(&centralCert, "central-tls-cert", "", "the gateway's client certificate toward central (central.tls.cert_file)")
 	fs.StringVar(&centralKey, "central-tls-key", "", "the gateway's client key toward central (central.tls.key_file)")
@@ -188,6 +193,11 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 	set(&m.Config.Central.TLS.KeyFile, centralKey)
 	set(&m.Config.Central.TLS.ServerName, centralServerName)
 	set(&m.Config.Metrics.Listen, metricsListen)
+	set(&m.Config.Chain, chain)
+	set(&m.Config.Admin.Socket, adminSocket)
+	if insecureCallers {
+		m.Config.InsecureCallers = true
+	}
 	if insecureListen {
 		m.Config.InsecureListen = true
 	}
@@ -216,6 +226,9 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 		if _, _, err := m.Config.LoadTLS(); err != nil {
 			return err
 		}
+		if _, err := m.Config.Reversal.ReversalWindow(); err != nil {
+			return fmt.Errorf("config: reversal: %w", err)
+		}
 		fmt.Fprintln(m.Stdout, "configuration OK")
 		return errExitOK
 	}
@@ -235,6 +248,10 @@ func (m *Main) Run(ctx context.Context) error {
 	listenTLS, centralTLS, err := m.Config.LoadTLS()
 	if err != nil {
 		return err
+	}
+	reversals, err := m.Config.Reversal.ReversalWindow()
+	if err != nil {
+		return fmt.Errorf("config: reversal: %w", err)
 	}
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
@@ -272,9 +289,10 @@ func (m *Main) Run(ctx context.Context) error {
 			Failures: m.Config.Central.BreakerFailures,
 			Cooldown: m.Config.Central.BreakerCooldown,
 		},
-		Offline:   gateway.FixedOffline{Caps: m.Config.Offline.Caps()},
-		Logger:    m.logger.With("part", "decision"),
-		Committed: fwd.Notify,
+		Offline:        gateway.FixedOffline{Caps: m.Config.Offline.Caps()},
+		ReversalWindow: reversals,
+		Logger:         m.logger.With("part", "decision"),
+		Committed:      fwd.Notify,
 	}
 	fwd.Contact = m.gw.NoteCentral
 	if len(m.Config.Lanes) > 0 {
@@ -305,10 +323,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.metrics = metrics.New(mopts)
 	m.server = &grpcserver.Server{
-		Gateway:   m.gw,
-		Store:     m.store,
-		Version:   Version,
-		StartedAt: time.Now(),
+		Gateway:         m.gw,
+		Store:           m.store,
+		Chain:           m.Config.Chain,
+		InsecureCallers: m.Config.InsecureCallers,
+		Version:         Version,
+		StartedAt:       time.Now(),
 		Options: grpcserver.Options{
 			MaxRecvMsgSize: m.Config.GRPC.MaxMessageBytes,
 			CallTimeout:    m.Config.GRPC.DefaultDeadline,
@@ -326,12 +346,24 @@ func (m *Main) Run(ctx context.Context) error {
 		// A nil *devices.Manager in the interface would look configured.
 		m.server.Scans = m.scanners
 	}
+	if m.Config.InsecureCallers {
+		m.logger.Warn("INSECURE CALLERS: every PaymentService caller without a certificate is taken as a supervisor of this store, " +
+			"free to pay, watch and reverse on any lane; for development on loopback only (insecure_callers)")
+	}
+	// After the store is open: its lock says no other storegated of this
+	// data_dir runs, so a socket file left behind is stale.
+	adminLn, err := grpcserver.ListenAdminSocket(m.Config.AdminSocketPath(), 0)
+	if err != nil {
+		return fmt.Errorf("admin.socket: %w", err)
+	}
 	ln, err := net.Listen("tcp", m.Config.Listen)
 	if err != nil {
+		adminLn.Close()
 		return fmt.Errorf("listen: %w", err)
 	}
-	if err := m.server.Open(ln); err != nil {
+	if err := m.server.Open(ln, adminLn); err != nil {
 		ln.Close()
+		adminLn.Close()
 		return err
 	}
 	var metricsLn net.Listener
@@ -383,7 +415,8 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.logger.Info("storegated serving", "version", Version, "store_id", m.Config.StoreID, "listen", addr,
-		"tls", m.Config.TLS.Enabled(), "mutual_tls", m.Config.TLS.Mutual(), "metrics", metricsAddr,
+		"tls", m.Config.TLS.Enabled(), "mutual_tls", m.Config.TLS.Mutual(), "chain", m.Config.Chain,
+		"insecure_callers", m.Config.InsecureCallers, "admin_socket", m.Config.AdminSocketPath(), "metrics", metricsAddr,
 		"store", m.Config.StorePath(), "central", m.Config.Central.Address, "central_tls", centralTLS != nil,
 		"offline_enabled", m.Config.Offline.Caps().Enabled())
 	m.notifyReady = true

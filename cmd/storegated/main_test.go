@@ -42,7 +42,8 @@ var binDir string
 func TestMain(m *testing.M) {
 	// The daemons the tests start must not talk to a systemd that runs the
 	// tests; TestStoregated_SystemdNotify gives them one of its own.
-	for _, v := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"} {
+	// Nor put their admin sockets in a systemd unit's RuntimeDirectory.
+	for _, v := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "RUNTIME_DIRECTORY"} {
 		os.Unsetenv(v)
 	}
 	dir, err := os.MkdirTemp("", "storegate-e2e-bin-")
@@ -215,7 +216,13 @@ type world struct {
 	hqAdmin string
 }
 
-// newWorld starts HQ and a gateway; extra are more storegated flags.
+// adminSocket is the gateway's admin socket: admin.sock in its data
+// directory, the default.
+func (w *world) adminSocket() string { return filepath.Join(w.gwData, "admin.sock") }
+
+// newWorld starts HQ and a gateway, plaintext on loopback, every POS a
+// development caller (--insecure-callers); extra are more storegated flags.
+// The identity tests (identity_test.go) run over mutual TLS instead.
 func newWorld(t *testing.T, extra ...string) *world {
 	t.Helper()
 	w := &world{t: t, keysDir: t.TempDir(), hqData: t.TempDir(), gwData: t.TempDir(), extra: extra}
@@ -250,7 +257,7 @@ func (w *world) startGateway() {
 	metricsFile := filepath.Join(t.TempDir(), "metrics-addr")
 	args := append([]string{"--listen", "127.0.0.1:0", "--data", w.gwData, "--store-id", "store-0001",
 		"--central", w.hq.addr, "--root-key", filepath.Join(w.keysDir, "root.pub"), "--keyset", filepath.Join(w.keysDir, "keyset.cose"),
-		"--metrics-listen", "127.0.0.1:0", "--metrics-addr-file", metricsFile}, w.extra...)
+		"--metrics-listen", "127.0.0.1:0", "--metrics-addr-file", metricsFile, "--insecure-callers"}, w.extra...)
 	w.gw = startDaemon(t, "storegated", args...)
 	b, err := os.ReadFile(metricsFile)
 	if err != nil {

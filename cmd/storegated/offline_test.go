@@ -71,7 +71,7 @@ func TestStoregated_Offline(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.gw = startDaemon(t, "storegated", "--config", cfg, "--listen", "127.0.0.1:0", "--data", w.gwData, "--central", hqAddr,
-		"--root-key", filepath.Join(w.keysDir, "root.pub"), "--keyset", filepath.Join(w.keysDir, "keyset.cose"))
+		"--root-key", filepath.Join(w.keysDir, "root.pub"), "--keyset", filepath.Join(w.keysDir, "keyset.cose"), "--insecure-callers")
 	w.payments = storegatev1.NewPaymentServiceClient(dial(t, w.gw.addr))
 	ctx := context.Background()
 
@@ -125,7 +125,7 @@ func TestStoregated_Offline(t *testing.T) {
 				t.Errorf("storegatectl status (exit %d) lacks %q:\n%s", code, want, out)
 			}
 		}
-		out, code = ctl(t, "outbox", "--addr", w.gw.addr)
+		out, code = ctl(t, "outbox", "--admin-socket", w.adminSocket())
 		if code != 0 || !strings.Contains(out, "waiting for central: 3") || strings.Count(out, " offline ") != 3 || !strings.Contains(out, approved[0]) {
 			t.Errorf("storegatectl outbox (exit %d), want the 3 offline captures:\n%s", code, out)
 		}

@@ -135,7 +135,7 @@ func TestStoregated_ShutdownFinishesInFlight(t *testing.T) {
 	t.Cleanup(s.Stop)
 
 	data := t.TempDir()
-	d := startDaemon(t, "storegated", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data", data,
+	d := startDaemon(t, "storegated", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data", data, "--insecure-callers",
 		"--store-id", "s1", "--central", ln.Addr().String(), "--central-timeout", "10s",
 		"--root-key", filepath.Join(keysDir, "root.pub"), "--keyset", filepath.Join(keysDir, "keyset.cose"))
 	conn := dial(t, d.addr)
@@ -201,15 +201,24 @@ func TestStoregated_ShutdownFinishesInFlight(t *testing.T) {
 	}
 }
 
-// tlsClient dials addr trusting caDir's CA and presenting certDir's POS
-// certificate when certDir is set.
-func tlsClient(t *testing.T, addr, caDir, certDir string) *grpc.ClientConn {
+// pkiFile returns the path of a development file in dir.
+func pkiFile(dir, name string) string { return filepath.Join(dir, name) }
+
+// clientFiles returns the paths of id's certificate and key in dir.
+func clientFiles(dir string, id certs.Identity) (string, string) {
+	cert, key := certs.CertFiles(id)
+	return filepath.Join(dir, cert), filepath.Join(dir, key)
+}
+
+// tlsClient dials addr trusting caDir's server CA and presenting certDir's
+// certificate for id when certDir is set.
+func tlsClient(t *testing.T, addr, caDir, certDir string, id certs.Identity) *grpc.ClientConn {
 	t.Helper()
 	var cert, key string
 	if certDir != "" {
-		cert, key = filepath.Join(certDir, certs.POSCertFile), filepath.Join(certDir, certs.POSKeyFile)
+		cert, key = clientFiles(certDir, id)
 	}
-	cfg, err := certs.ClientConfig(filepath.Join(caDir, certs.CACertFile), cert, key, "")
+	cfg, err := certs.ClientConfig(pkiFile(caDir, certs.CAServer.CertFile()), cert, key, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,32 +230,52 @@ func tlsClient(t *testing.T, addr, caDir, certDir string) *grpc.ClientConn {
 	return conn
 }
 
-func TestStoregated_MutualTLS(t *testing.T) {
-	pki := filepath.Join(t.TempDir(), "store")
-	other := filepath.Join(t.TempDir(), "other")
-	for _, dir := range []string{pki, other} {
-		if err := certs.MakeDev(dir, certs.DevOptions{}); err != nil {
-			t.Fatal(err)
-		}
+// devPKI makes a development set for store-0001 with storegatectl, as a
+// store engineer would.
+func devPKI(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "tls")
+	if out, code := ctl(t, "certs", "dev", "--dir", dir); code != 0 {
+		t.Fatalf("storegatectl certs dev: exit %d: %s", code, out)
 	}
-	f := func(dir, name string) string { return filepath.Join(dir, name) }
+	return dir
+}
+
+// hqTLSArgs are storegate-hq's TLS flags: the server certificate, and the
+// gateways' CA for its callers.
+func hqTLSArgs(pki string) []string {
+	return []string{"--tls-cert", pkiFile(pki, certs.ServerCertFile), "--tls-key", pkiFile(pki, certs.ServerKeyFile),
+		"--tls-client-ca", pkiFile(pki, certs.CAGateway.CertFile())}
+}
+
+// gatewayTLSArgs are storegated's: the server certificate and the POS CA
+// for its lanes; HQ's server CA and, with clientCert, the gateway's
+// certificate toward HQ.
+func gatewayTLSArgs(pki string, clientCert bool) []string {
+	args := []string{"--tls-cert", pkiFile(pki, certs.ServerCertFile), "--tls-key", pkiFile(pki, certs.ServerKeyFile),
+		"--tls-client-ca", pkiFile(pki, certs.CAPOS.CertFile()), "--central-tls-ca", pkiFile(pki, certs.CAServer.CertFile())}
+	if clientCert {
+		cert, key := clientFiles(pki, certs.Gateway(certs.DevChain, certs.DefaultDevStore))
+		args = append(args, "--central-tls-cert", cert, "--central-tls-key", key)
+	}
+	return args
+}
+
+var lane1 = certs.POS(certs.DevChain, certs.DefaultDevStore, "1")
+
+func TestStoregated_MutualTLS(t *testing.T) {
+	pki, other := devPKI(t), devPKI(t)
 	keysDir := t.TempDir()
 	keys, err := hqkeys.Init(keysDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hq := startDaemon(t, "storegate-hq", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--keys", keysDir,
-		"--account", "acct-0001=100000",
-		"--tls-cert", f(pki, certs.ServerCertFile), "--tls-key", f(pki, certs.ServerKeyFile), "--tls-client-ca", f(pki, certs.CACertFile))
+	hq := startDaemon(t, "storegate-hq", append([]string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--keys", keysDir,
+		"--account", "acct-0001=100000"}, hqTLSArgs(pki)...)...)
 	gatewayArgs := func(clientCert bool) []string {
-		args := []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data", t.TempDir(), "--store-id", "store-0001",
-			"--central", hq.addr, "--root-key", f(keysDir, "root.pub"), "--keyset", f(keysDir, "keyset.cose"),
-			"--tls-cert", f(pki, certs.ServerCertFile), "--tls-key", f(pki, certs.ServerKeyFile), "--tls-client-ca", f(pki, certs.CACertFile),
-			"--central-tls-ca", f(pki, certs.CACertFile)}
-		if clientCert {
-			args = append(args, "--central-tls-cert", f(pki, certs.GatewayCertFile), "--central-tls-key", f(pki, certs.GatewayKeyFile))
-		}
-		return args
+		return append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data", t.TempDir(), "--store-id", "store-0001",
+			"--central", hq.addr, "--root-key", pkiFile(keysDir, "root.pub"), "--keyset", pkiFile(keysDir, "keyset.cose")},
+			gatewayTLSArgs(pki, clientCert)...)
 	}
 	gw := startDaemon(t, "storegated", gatewayArgs(true)...)
 	w := &world{keys: keys}
@@ -258,9 +287,9 @@ func TestStoregated_MutualTLS(t *testing.T) {
 	}
 
 	t.Run("OK", func(t *testing.T) {
-		res, err := authorize(tlsClient(t, gw.addr, pki, pki), "tls-1")
+		res, err := authorize(tlsClient(t, gw.addr, pki, pki, lane1), "tls-1")
 		if err != nil {
-			t.Fatalf("POS with the store CA's certificate: %v", err)
+			t.Fatalf("lane 1's POS with its certificate: %v", err)
 		}
 		// Approved online: the gateway reached HQ over mutual TLS too.
 		if d := res.GetDecision(); d.GetOutcome() != storegatev1.Outcome_OUTCOME_APPROVED || d.GetMode() != storegatev1.DecisionMode_DECISION_MODE_ONLINE {
@@ -268,13 +297,14 @@ func TestStoregated_MutualTLS(t *testing.T) {
 		}
 	})
 	t.Run("ErrNoClientCertificate", func(t *testing.T) {
-		if res, err := authorize(tlsClient(t, gw.addr, pki, ""), "tls-2"); err == nil {
+		if res, err := authorize(tlsClient(t, gw.addr, pki, "", certs.Identity{}), "tls-2"); err == nil {
 			t.Fatalf("a POS without a certificate was answered: %v", res)
 		}
 	})
 	t.Run("ErrOtherCA", func(t *testing.T) {
-		// Trusts the right server CA but shows another CA's certificate.
-		cfg, err := certs.ClientConfig(f(pki, certs.CACertFile), f(other, certs.POSCertFile), f(other, certs.POSKeyFile), "")
+		// Trusts the right server CA but shows another POS CA's certificate.
+		cert, key := clientFiles(other, lane1)
+		cfg, err := certs.ClientConfig(pkiFile(pki, certs.CAServer.CertFile()), cert, key, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,8 +323,9 @@ func TestStoregated_MutualTLS(t *testing.T) {
 		}
 	})
 	t.Run("Storegatectl", func(t *testing.T) {
-		tlsArgs := []string{"status", "--addr", gw.addr, "--tls-ca", f(pki, certs.CACertFile)}
-		if out, code := ctl(t, append(tlsArgs, "--tls-cert", f(pki, certs.POSCertFile), "--tls-key", f(pki, certs.POSKeyFile))...); code != 0 || !strings.Contains(out, "store-0001") {
+		cert, key := clientFiles(pki, lane1)
+		tlsArgs := []string{"status", "--addr", gw.addr, "--tls-ca", pkiFile(pki, certs.CAServer.CertFile())}
+		if out, code := ctl(t, append(tlsArgs, "--tls-cert", cert, "--tls-key", key)...); code != 0 || !strings.Contains(out, "store-0001") {
 			t.Fatalf("storegatectl status with the POS certificate: exit %d: %s", code, out)
 		}
 		if out, code := ctl(t, tlsArgs...); code != 1 {
@@ -305,7 +336,7 @@ func TestStoregated_MutualTLS(t *testing.T) {
 		// A gateway that shows HQ no certificate is refused by HQ, so it
 		// declines as central_unavailable instead of approving online.
 		bare := startDaemon(t, "storegated", gatewayArgs(false)...)
-		res, err := authorize(tlsClient(t, bare.addr, pki, pki), "tls-5")
+		res, err := authorize(tlsClient(t, bare.addr, pki, pki, lane1), "tls-5")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -313,6 +344,22 @@ func TestStoregated_MutualTLS(t *testing.T) {
 			t.Fatalf("decision = %v, want declined central_unavailable", res.GetDecision())
 		}
 		bare.stop()
+	})
+	t.Run("ErrPOSCertificateAtHQ", func(t *testing.T) {
+		// HQ's CentralService trusts the gateway CA only: a gateway
+		// presenting a POS certificate toward HQ is refused at the
+		// handshake, and declines as central_unavailable.
+		cert, key := clientFiles(pki, lane1)
+		args := append(gatewayArgs(false), "--central-tls-cert", cert, "--central-tls-key", key)
+		posAsGateway := startDaemon(t, "storegated", args...)
+		res, err := authorize(tlsClient(t, posAsGateway.addr, pki, pki, lane1), "tls-6")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.GetDecision().GetReason(); got != storegatev1.DeclineReason_DECLINE_REASON_CENTRAL_UNAVAILABLE {
+			t.Fatalf("decision = %v, want declined central_unavailable", res.GetDecision())
+		}
+		posAsGateway.stop()
 	})
 	gw.stop()
 	hq.stop()
@@ -364,11 +411,8 @@ func TestStoregated_CheckConfigTLS(t *testing.T) {
 	if _, err := hqkeys.Init(keys); err != nil {
 		t.Fatal(err)
 	}
-	pki := filepath.Join(t.TempDir(), "tls")
-	if err := certs.MakeDev(pki, certs.DevOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	f := func(name string) string { return filepath.Join(pki, name) }
+	pki := devPKI(t)
+	f := func(name string) string { return pkiFile(pki, name) }
 	base := []string{"--check-config", "--store-id", "s1", "--central", "127.0.0.1:1", "--root-key", filepath.Join(keys, "root.pub"), "--data", t.TempDir()}
 	run := func(args ...string) (string, int) {
 		out, err := exec.Command(filepath.Join(binDir, "storegated"), append(base, args...)...).CombinedOutput()
@@ -378,7 +422,7 @@ func TestStoregated_CheckConfigTLS(t *testing.T) {
 		}
 		return string(out), 0
 	}
-	mutual := []string{"--tls-cert", f(certs.ServerCertFile), "--tls-key", f(certs.ServerKeyFile), "--tls-client-ca", f(certs.CACertFile)}
+	mutual := []string{"--tls-cert", f(certs.ServerCertFile), "--tls-key", f(certs.ServerKeyFile), "--tls-client-ca", f(certs.CAPOS.CertFile())}
 	t.Run("WideListenWithMutualTLS", func(t *testing.T) {
 		if out, code := run(append(mutual, "--listen", "0.0.0.0:7443")...); code != 0 {
 			t.Fatalf("exit %d: %s", code, out)
@@ -409,6 +453,24 @@ func TestStoregated_CheckConfigTLS(t *testing.T) {
 		out, code := run("--metrics-listen", "0.0.0.0:9464")
 		if code != 2 || !strings.Contains(out, "metrics.listen") {
 			t.Fatalf("exit %d: %s; want 2 naming metrics.listen", code, out)
+		}
+	})
+	t.Run("ErrInsecureCallersWide", func(t *testing.T) {
+		out, code := run("--insecure-callers", "--listen", "0.0.0.0:7443", "--insecure-listen")
+		if code != 2 || !strings.Contains(out, "insecure_callers") {
+			t.Fatalf("exit %d: %s; want 2 naming insecure_callers", code, out)
+		}
+	})
+	t.Run("ErrInsecureCallersWithMutualTLS", func(t *testing.T) {
+		out, code := run(append(mutual, "--insecure-callers")...)
+		if code != 2 || !strings.Contains(out, "insecure_callers") {
+			t.Fatalf("exit %d: %s; want 2 naming insecure_callers", code, out)
+		}
+	})
+	t.Run("ErrBadChain", func(t *testing.T) {
+		out, code := run("--chain", "Acme Chain")
+		if code != 2 || !strings.Contains(out, "config: chain") {
+			t.Fatalf("exit %d: %s; want 2 naming chain", code, out)
 		}
 	})
 }

@@ -107,7 +107,7 @@ func TestStoregated_Policy(t *testing.T) {
 	w.waitStatus(t, "policy v1 at the store", func(st *storegatev1.GetStatusResponse) bool { return st.GetPolicyVersion() == 1 })
 
 	t.Run("Show", func(t *testing.T) {
-		out, code := ctl(t, "policy", "show", "--addr", w.gw.addr)
+		out, code := ctl(t, "policy", "show", "--admin-socket", w.adminSocket())
 		for _, want := range []string{
 			"store store-0001: mode normal, token lifetime cap 2m0s",
 			"freeze list version 0 (frozen accounts: 0); keyset version 1",
@@ -185,7 +185,7 @@ func TestStoregated_Policy(t *testing.T) {
 		if d, _, ok := w.until(t, "acct-0001", "susp", 5*time.Second, declinedBy(storegatev1.DeclineReason_DECLINE_REASON_STORE_SUSPENDED, "policy.suspended")); !ok {
 			t.Fatalf("chain suspended: got %v, want STORE_SUSPENDED", d)
 		}
-		admin := storegatev1.NewAdminServiceClient(dial(t, w.gw.addr))
+		admin := storegatev1.NewAdminServiceClient(dial(t, "unix://"+w.adminSocket()))
 		if pol, err := admin.GetPolicy(context.Background(), &storegatev1.GetPolicyRequest{}); err != nil ||
 			pol.GetMode() != documentv1.StoreMode_STORE_MODE_SUSPENDED || pol.GetChain().GetVersion() != 2 {
 			t.Errorf("policy while suspended: got %v, %v, want chain v2 suspended", pol, err)
@@ -203,7 +203,7 @@ func TestStoregated_Policy(t *testing.T) {
 	t.Run("ErrOlderOrTamperedPushed", func(t *testing.T) {
 		// The suspension (chain v2) pushed straight to the store after the
 		// resume (v3): refused as older, and the store keeps selling.
-		out, code := ctl(t, "document", "apply", "--kind", "policy", "--addr", w.gw.addr, suspended)
+		out, code := ctl(t, "document", "apply", "--kind", "policy", "--admin-socket", w.adminSocket(), suspended)
 		if code != 1 || !strings.Contains(out, "FailedPrecondition") || !strings.Contains(out, "older than the held version 3") {
 			t.Errorf("document apply of an older policy: exit %d: %s", code, out)
 		}
@@ -214,7 +214,7 @@ func TestStoregated_Policy(t *testing.T) {
 		raw[len(raw)/2] ^= 0x20
 		tampered := filepath.Join(t.TempDir(), "tampered.cose")
 		os.WriteFile(tampered, raw, 0o644)
-		if out, code := ctl(t, "document", "apply", "--kind", "policy", "--addr", w.gw.addr, tampered); code != 1 || !strings.Contains(out, "InvalidArgument") {
+		if out, code := ctl(t, "document", "apply", "--kind", "policy", "--admin-socket", w.adminSocket(), tampered); code != 1 || !strings.Contains(out, "InvalidArgument") {
 			t.Errorf("document apply of a tampered policy: exit %d: %s", code, out)
 		}
 		if d, _, ok := w.until(t, "acct-0001", "push", time.Second, approved); !ok {
@@ -250,7 +250,7 @@ func TestStoregated_Policy(t *testing.T) {
 		if !declinedBy(storegatev1.DeclineReason_DECLINE_REASON_ACCOUNT_FROZEN, "freeze.account")(d) {
 			t.Fatalf("after a gateway restart: got %v, want acct-0002 still frozen", d)
 		}
-		if out, _ := ctl(t, "policy", "show", "--addr", w.gw.addr); !strings.Contains(out, "freeze list version 3 (frozen accounts: 1)") {
+		if out, _ := ctl(t, "policy", "show", "--admin-socket", w.adminSocket()); !strings.Contains(out, "freeze list version 3 (frozen accounts: 1)") {
 			t.Errorf("policy show after a restart:\n%s", out)
 		}
 	})

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"math"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"storegate/gateway"
@@ -67,13 +65,16 @@ type abuseStack struct {
 	token    ed25519.PrivateKey
 }
 
-func newAbuseStack(t *testing.T, opts ...grpc.ServerOption) *abuseStack {
+// openGateway opens a gateway of store-0001 on a fresh store, holding a
+// keyset with s.token's key, over a central that approves everything;
+// scans, when not nil, resolves its scan ids.
+func openGateway(t *testing.T, scans gateway.ScanSource) (*gateway.Gateway, *abuseStack) {
 	t.Helper()
 	rootPub, rootPriv, _ := gateway.GenerateKey()
 	tokPub, tokPriv, _ := gateway.GenerateKey()
 	st := mustOpenStore(t, t.TempDir())
 	s := &abuseStack{store: st, central: &countingCentral{}, token: tokPriv}
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: s.central, RootKey: rootPub}
+	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: s.central, RootKey: rootPub, Scans: scans}
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -84,21 +85,21 @@ func newAbuseStack(t *testing.T, opts ...grpc.ServerOption) *abuseStack {
 	if _, _, err := gw.ApplyKeyset(context.Background(), ks); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return gw, s
+}
+
+func newAbuseStack(t *testing.T, opts ...grpc.ServerOption) *abuseStack {
+	t.Helper()
+	gw, s := openGateway(t, nil)
+	srv := &grpcserver.Server{Gateway: gw, Store: s.store, StartedAt: time.Now()}
+	if len(opts) == 0 {
+		// Room for the huge fields these tests send: the handlers, not
+		// the transport's limit, must refuse them.
+		opts = []grpc.ServerOption{grpc.MaxRecvMsgSize(4 << 20)}
 	}
-	server := grpc.NewServer(opts...)
-	(&grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now()}).Register(server)
-	go server.Serve(ln)
-	t.Cleanup(server.Stop)
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := servePayments(t, srv, opts...)
+	s.admin = storegatev1.NewAdminServiceClient(serveAdmin(t, srv, opts...))
 	s.payments = storegatev1.NewPaymentServiceClient(conn)
-	s.admin = storegatev1.NewAdminServiceClient(conn)
 	return s
 }
 

@@ -48,7 +48,7 @@ func TestHealthChecker_StoreUnwritable(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	store := &flakyStore{Store: st}
 	hs := health.NewServer()
-	client := healthpb.NewHealthClient(serve(t, func(s *grpc.Server) { healthpb.RegisterHealthServer(s, hs) }))
+	client := healthpb.NewHealthClient(serve(t, func(s grpc.ServiceRegistrar) { healthpb.RegisterHealthServer(s, hs) }))
 	var mu sync.Mutex
 	var changes []bool
 	const svc = "storegate.v1.PaymentService"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"runtime/debug"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -16,6 +17,96 @@ import (
 )
 
 const authorizeMethod = storegatev1.PaymentService_Authorize_FullMethodName
+
+// paymentMethods is the prefix of PaymentService's methods: the ones bound
+// to their caller on the POS listener. Health and reflection beside them
+// answer anyone who completed the handshake.
+var paymentMethods = "/" + storegatev1.PaymentService_ServiceDesc.ServiceName + "/"
+
+// bindUnary binds a PaymentService call to its caller: it authenticates
+// the caller from its certificate (paymentCaller), refuses a request for a
+// lane the caller may not act on (checkLane), and hands the handler the
+// gateway.Caller in the context. A refusal is Unauthenticated or
+// PermissionDenied, logged, and reaches no handler.
+func (srv *Server) bindUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if !strings.HasPrefix(info.FullMethod, paymentMethods) {
+		return handler(ctx, req)
+	}
+	c, err := srv.paymentCaller(ctx)
+	if err == nil {
+		err = srv.checkLane(c, req)
+	}
+	if err != nil {
+		return nil, srv.refuse(info.FullMethod, c, err)
+	}
+	return handler(withCaller(ctx, c), req)
+}
+
+// bindStream is bindUnary for PaymentService's streams: the caller is
+// authenticated when the stream opens, and each request it receives is
+// checked as it arrives, before the handler sees it.
+func (srv *Server) bindStream(s any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if !strings.HasPrefix(info.FullMethod, paymentMethods) {
+		return handler(s, ss)
+	}
+	c, err := srv.paymentCaller(ss.Context())
+	if err != nil {
+		return srv.refuse(info.FullMethod, c, err)
+	}
+	return handler(s, &boundStream{ServerStream: ss, ctx: withCaller(ss.Context(), c), check: func(req any) error {
+		if err := srv.checkLane(c, req); err != nil {
+			return srv.refuse(info.FullMethod, c, err)
+		}
+		return nil
+	}})
+}
+
+// boundStream is a stream whose context carries its caller and whose
+// requests are checked as they are received.
+type boundStream struct {
+	grpc.ServerStream
+	ctx   context.Context
+	check func(req any) error
+}
+
+func (s *boundStream) Context() context.Context { return s.ctx }
+
+func (s *boundStream) RecvMsg(m any) error {
+	if err := s.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	return s.check(m)
+}
+
+// operatorUnary takes admin socket calls from the operators its peer
+// credentials name, and logs each with who made it and how it ended.
+func (srv *Server) operatorUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	c, err := operatorCaller(ctx)
+	if err != nil {
+		return nil, srv.refuse(info.FullMethod, c, err)
+	}
+	res, err := handler(withCaller(ctx, c), req)
+	srv.log().Info("admin call", "method", info.FullMethod, "caller", c.ID, "code", status.Code(err).String())
+	return res, err
+}
+
+// operatorStream is operatorUnary for streams (ExportAudit).
+func (srv *Server) operatorStream(s any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	c, err := operatorCaller(ss.Context())
+	if err != nil {
+		return srv.refuse(info.FullMethod, c, err)
+	}
+	err = handler(s, &boundStream{ServerStream: ss, ctx: withCaller(ss.Context(), c), check: func(any) error { return nil }})
+	srv.log().Info("admin call", "method", info.FullMethod, "caller", c.ID, "code", status.Code(err).String())
+	return err
+}
+
+// refuse logs a refused call and returns its status.
+func (srv *Server) refuse(method string, c gateway.Caller, err error) error {
+	st := wire.Status(err)
+	srv.log().Warn("call refused", "method", method, "caller", c.String(), "code", status.Code(st).String(), "err", status.Convert(st).Message())
+	return st
+}
 
 func (o Options) observeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if o.Observer == nil || info.FullMethod != authorizeMethod {

@@ -17,6 +17,9 @@ const (
 // ListOutbox lists the settlements waiting for central and the disputed
 // ones, each list up to the request's limit, with their totals.
 func (srv *Server) ListOutbox(ctx context.Context, in *storegatev1.ListOutboxRequest) (*storegatev1.ListOutboxResponse, error) {
+	if err := operatorFrom(ctx); err != nil {
+		return nil, err
+	}
 	limit := int(in.GetLimit())
 	switch {
 	case limit < 0:

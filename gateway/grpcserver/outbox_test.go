@@ -55,8 +55,7 @@ func newOfflineStack(t *testing.T) *offlineStack {
 		t.Fatal(err)
 	}
 	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now()}
-	c := serve(t, func(s *grpc.Server) { srv.Register(s) })
-	return &offlineStack{payments: storegatev1.NewPaymentServiceClient(c), admin: storegatev1.NewAdminServiceClient(c), store: st, keys: keys}
+	return &offlineStack{payments: storegatev1.NewPaymentServiceClient(servePayments(t, srv)), admin: storegatev1.NewAdminServiceClient(serveAdmin(t, srv)), store: st, keys: keys}
 }
 
 func (s *offlineStack) mint(t *testing.T, account string) string {

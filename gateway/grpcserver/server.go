@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"storegate/certs"
 	"storegate/gateway"
 	"storegate/gateway/wire"
 	storegatev1 "storegate/proto/storegate/v1"
@@ -28,18 +29,23 @@ import (
 // NOT_SERVING before its stream closes.
 const DefaultStreamGrace = 500 * time.Millisecond
 
-// ServedServices are the services whose health the server sets besides the
-// whole server's ("").
+// ServedServices are the services of the POS listener whose health the
+// server sets besides the whole server's ("").
 var ServedServices = []string{
 	storegatev1.PaymentService_ServiceDesc.ServiceName,
-	storegatev1.AdminService_ServiceDesc.ServiceName,
 }
 
-// Server serves PaymentService and AdminService over a Gateway. Set the
-// exported fields, then Open serves them on a listener together with
-// grpc.health.v1 (kept truthful by a HealthChecker over Probe) and
-// reflection, and Close drains and stops it. Register alone puts the two
-// services on a grpc.Server of the caller's.
+// Server serves PaymentService to the lanes and AdminService to the
+// operators over a Gateway, on two listeners: the POS listener (PaymentService,
+// grpc.health.v1 kept truthful by a HealthChecker over Probe, reflection),
+// where every PaymentService call is bound to the caller its certificate
+// names, and the admin socket (AdminService and reflection), a unix socket
+// whose callers the kernel names. AdminService is never served on the POS
+// listener. Set the exported fields, then Open serves both and Close drains
+// and stops them. RegisterPayment and RegisterAdmin put one service on a
+// grpc.Server of the caller's, which must then be built with
+// PaymentServerOptions or AdminServerOptions: without their interceptors,
+// every call is refused as unauthenticated.
 type Server struct {
 	storegatev1.UnimplementedPaymentServiceServer
 	storegatev1.UnimplementedAdminServiceServer
@@ -49,6 +55,14 @@ type Server struct {
 	Store gateway.Store
 	// Scans streams the lanes' scanners; nil when the gateway has none.
 	Scans gateway.ScanFeed
+	// Chain is the trust domain the callers' certificates must name
+	// (certs.DevChain in development).
+	Chain string
+	// InsecureCallers treats every PaymentService caller that presents no
+	// certificate as a supervisor of this store, named by its address: for
+	// development and tests on loopback, never for a store's lanes. A
+	// caller that presents a certificate is checked as ever.
+	InsecureCallers bool
 	// Version is the daemon's version, for GetStatus.
 	Version   string
 	StartedAt time.Time
@@ -76,6 +90,7 @@ type Server struct {
 	Logger *slog.Logger
 
 	grpc    *grpc.Server
+	admin   *grpc.Server
 	health  *health.Server
 	checker *HealthChecker
 	drain   chan struct{}
@@ -86,20 +101,67 @@ type Server struct {
 	closeErr  error
 }
 
-// Register registers both services on s.
-func (srv *Server) Register(s grpc.ServiceRegistrar) {
+// RegisterPayment registers PaymentService on s, a server built with
+// PaymentServerOptions.
+func (srv *Server) RegisterPayment(s grpc.ServiceRegistrar) {
 	storegatev1.RegisterPaymentServiceServer(s, srv)
+}
+
+// RegisterAdmin registers AdminService on s, a server built with
+// AdminServerOptions.
+func (srv *Server) RegisterAdmin(s grpc.ServiceRegistrar) {
 	storegatev1.RegisterAdminServiceServer(s, srv)
 }
 
+// PaymentServerOptions returns the grpc.ServerOption values of the POS
+// listener: Options.ServerOptions(), and the interceptors that bind each
+// PaymentService call to its caller (a POS terminal acts on its own lane,
+// a supervisor on any lane of this store, nobody else on any).
+func (srv *Server) PaymentServerOptions() []grpc.ServerOption {
+	return append(srv.Options.ServerOptions(),
+		grpc.ChainUnaryInterceptor(srv.bindUnary),
+		grpc.ChainStreamInterceptor(srv.bindStream))
+}
+
+// AdminServerOptions returns the grpc.ServerOption values of the admin
+// socket: Options.ServerOptions() with PeerCredentials instead of
+// Options.Creds, and the interceptors that take only callers the kernel
+// names and log each call with its caller.
+func (srv *Server) AdminServerOptions() []grpc.ServerOption {
+	o := srv.Options
+	o.Creds = PeerCredentials()
+	o.Observer = nil
+	return append(o.ServerOptions(),
+		grpc.ChainUnaryInterceptor(srv.operatorUnary),
+		grpc.ChainStreamInterceptor(srv.operatorStream))
+}
+
+// log is where the interceptors write: Options.Logger, else Logger as part
+// "grpc", else nowhere.
+func (srv *Server) log() *slog.Logger {
+	switch {
+	case srv.Options.Logger != nil:
+		return srv.Options.Logger
+	case srv.Logger != nil:
+		return srv.Logger.With("part", "grpc")
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
 // Open probes the store once, so that the first verdict is in before the
-// first POS can ask, then serves PaymentService, AdminService,
-// grpc.health.v1 and reflection on ln in the background and probes the store
-// every HealthInterval. It returns an error, and serves nothing, when Probe
-// is unset or the server was opened before. Close stops it and closes ln.
-func (srv *Server) Open(ln net.Listener) error {
+// first POS can ask, then serves PaymentService, grpc.health.v1 and
+// reflection on ln and, when admin is not nil, AdminService and reflection
+// on admin (a listener of ListenAdminSocket), in the background, and probes
+// the store every HealthInterval. It returns an error, and serves nothing,
+// when Probe is unset, Chain is not a valid trust domain while
+// InsecureCallers is off, or the server was opened before. Close stops it
+// and closes the listeners.
+func (srv *Server) Open(ln, admin net.Listener) error {
 	if srv.Probe == nil {
 		return errors.New("grpc server: a Probe is required, so that health tells the truth")
+	}
+	if !srv.InsecureCallers && !certs.ValidChain(srv.Chain) {
+		return fmt.Errorf("grpc server: chain %q is not a trust domain; no caller could be authenticated", srv.Chain)
 	}
 	if srv.grpc != nil {
 		return errors.New("grpc server: already opened")
@@ -122,23 +184,31 @@ func (srv *Server) Open(ln net.Listener) error {
 	srv.checker.Check(ctx)
 
 	srv.drain = make(chan struct{})
-	opts := srv.Options
-	opts.Drain = srv.drain
-	if opts.Logger == nil {
-		opts.Logger = logger.With("part", "grpc")
+	srv.Options.Drain = srv.drain
+	if srv.Options.Logger == nil {
+		srv.Options.Logger = logger.With("part", "grpc")
 	}
-	srv.grpc = grpc.NewServer(opts.ServerOptions()...)
-	srv.Register(srv.grpc)
+	srv.grpc = grpc.NewServer(srv.PaymentServerOptions()...)
+	srv.RegisterPayment(srv.grpc)
 	healthpb.RegisterHealthServer(srv.grpc, srv.health)
 	reflection.Register(srv.grpc)
-
-	srv.wg.Add(2)
-	go func() {
-		defer srv.wg.Done()
-		if err := srv.grpc.Serve(ln); err != nil {
-			opts.Logger.Error("grpc server stopped", "err", err)
-		}
-	}()
+	serve := func(s *grpc.Server, l net.Listener) {
+		srv.wg.Add(1)
+		go func() {
+			defer srv.wg.Done()
+			if err := s.Serve(l); err != nil {
+				srv.Options.Logger.Error("grpc server stopped", "err", err)
+			}
+		}()
+	}
+	serve(srv.grpc, ln)
+	if admin != nil {
+		srv.admin = grpc.NewServer(srv.AdminServerOptions()...)
+		srv.RegisterAdmin(srv.admin)
+		reflection.Register(srv.admin)
+		serve(srv.admin, admin)
+	}
+	srv.wg.Add(1)
 	go func() {
 		defer srv.wg.Done()
 		srv.checker.Run(ctx)
@@ -169,8 +239,19 @@ func (srv *Server) Close(ctx context.Context) error {
 
 func (srv *Server) shutdown(ctx context.Context) error {
 	srv.health.Shutdown()
+	servers := []*grpc.Server{srv.grpc}
+	if srv.admin != nil {
+		servers = append(servers, srv.admin)
+	}
 	stopped := make(chan struct{})
-	go func() { srv.grpc.GracefulStop(); close(stopped) }()
+	go func() {
+		var wg sync.WaitGroup
+		for _, s := range servers {
+			wg.Go(s.GracefulStop)
+		}
+		wg.Wait()
+		close(stopped)
+	}()
 	grace := srv.StreamGrace
 	if grace <= 0 {
 		grace = DefaultStreamGrace
@@ -190,7 +271,9 @@ func (srv *Server) shutdown(ctx context.Context) error {
 	select {
 	case <-stopped:
 	case <-ctx.Done():
-		srv.grpc.Stop()
+		for _, s := range servers {
+			s.Stop()
+		}
 		<-stopped
 		err = fmt.Errorf("grpc server: in-flight calls did not finish in time; their connections were closed: %w", ctx.Err())
 	}
@@ -201,24 +284,40 @@ func (srv *Server) shutdown(ctx context.Context) error {
 
 // Authorize decides a basket.
 func (srv *Server) Authorize(ctx context.Context, in *storegatev1.AuthorizeRequest) (*storegatev1.AuthorizeResponse, error) {
-	res, err := srv.Gateway.Authorize(ctx, wire.AuthorizeRequestFromProto(in))
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, wire.Status(err)
+	}
+	req := wire.AuthorizeRequestFromProto(in)
+	req.Caller = c
+	res, err := srv.Gateway.Authorize(ctx, req)
 	if err != nil {
 		return nil, wire.Status(err)
 	}
 	return wire.AuthorizeResultToProto(res), nil
 }
 
-// Reverse reverses an approved sale.
+// Reverse reverses an approved sale, for its lane's POS or a supervisor.
 func (srv *Server) Reverse(ctx context.Context, in *storegatev1.ReverseRequest) (*storegatev1.ReverseResponse, error) {
-	res, err := srv.Gateway.Reverse(ctx, wire.ReverseRequestFromProto(in))
+	c, err := callerFrom(ctx)
+	if err != nil {
+		return nil, wire.Status(err)
+	}
+	req := wire.ReverseRequestFromProto(in)
+	req.Caller = c
+	res, err := srv.Gateway.Reverse(ctx, req)
 	if err != nil {
 		return nil, wire.Status(err)
 	}
 	return wire.ReverseResultToProto(res), nil
 }
 
-// GetStatus reports the gateway's state.
+// GetStatus reports the gateway's state, to any POS terminal or supervisor
+// of the store.
 func (srv *Server) GetStatus(ctx context.Context, _ *storegatev1.GetStatusRequest) (*storegatev1.GetStatusResponse, error) {
+	if _, err := callerFrom(ctx); err != nil {
+		return nil, wire.Status(err)
+	}
 	st, err := srv.Gateway.Status(ctx)
 	if err != nil {
 		return nil, wire.Status(err)
@@ -241,6 +340,11 @@ func (srv *Server) GetStatus(ctx context.Context, _ *storegatev1.GetStatusReques
 // WatchScans streams a lane's scans to its POS. Payment credentials travel
 // only as a scan id and a masked fingerprint.
 func (srv *Server) WatchScans(in *storegatev1.WatchScansRequest, stream grpc.ServerStreamingServer[storegatev1.WatchScansResponse]) error {
+	if c, err := callerFrom(stream.Context()); err != nil {
+		return wire.Status(err)
+	} else if err := srv.checkLane(c, in); err != nil {
+		return wire.Status(err)
+	}
 	if srv.Scans == nil {
 		return status.Error(codes.FailedPrecondition, "this gateway has no scanners configured")
 	}
@@ -266,6 +370,9 @@ func (srv *Server) WatchScans(in *storegatev1.WatchScansRequest, stream grpc.Ser
 
 // ApplyKeyset installs a keyset signed by the root key.
 func (srv *Server) ApplyKeyset(ctx context.Context, in *storegatev1.ApplyKeysetRequest) (*storegatev1.ApplyKeysetResponse, error) {
+	if err := operatorFrom(ctx); err != nil {
+		return nil, err
+	}
 	version, changed, err := srv.Gateway.ApplyKeyset(ctx, in.GetDocument().GetCoseSign1())
 	if err != nil {
 		return nil, wire.Status(err)
@@ -273,10 +380,13 @@ func (srv *Server) ApplyKeyset(ctx context.Context, in *storegatev1.ApplyKeysetR
 	return &storegatev1.ApplyKeysetResponse{Applied: wire.AppliedToProto(gateway.DocumentKeyset, version, changed)}, nil
 }
 
-// ExportAudit streams the audit log as stored, so the client verifies the
-// chain itself.
+// ExportAudit streams the audit log as stored, full account ids included,
+// so the client verifies the chain itself: to operators only.
 func (srv *Server) ExportAudit(in *storegatev1.ExportAuditRequest, stream grpc.ServerStreamingServer[storegatev1.ExportAuditResponse]) error {
 	ctx := stream.Context()
+	if err := operatorFrom(ctx); err != nil {
+		return err
+	}
 	from := max(in.GetFromSeq(), 1)
 	// Records are copied out in pages and sent outside the read
 	// transaction, so that a slow client never holds the store open.

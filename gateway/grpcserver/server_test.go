@@ -28,19 +28,60 @@ import (
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
-// serve starts a gRPC server on a loopback port and returns a client
-// connection to it.
-func serve(t *testing.T, register func(s *grpc.Server)) *grpc.ClientConn {
+// listenAndServe starts a gRPC server built with opts on a loopback port,
+// registers its services, and returns its address; the server stops when
+// the test ends.
+func listenAndServe(t *testing.T, opts []grpc.ServerOption, register func(s grpc.ServiceRegistrar)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer()
+	s := grpc.NewServer(opts...)
 	register(s)
 	go s.Serve(ln)
 	t.Cleanup(s.Stop)
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return ln.Addr().String()
+}
+
+// serve starts a gRPC server on a loopback port and returns a client
+// connection to it.
+func serve(t *testing.T, register func(s grpc.ServiceRegistrar)) *grpc.ClientConn {
+	t.Helper()
+	return dialT(t, listenAndServe(t, nil, register))
+}
+
+// servePayments serves srv's PaymentService on a loopback port the way
+// Open does (PaymentServerOptions, then opts), plaintext, and returns a
+// client connection to it. srv takes callers without certificates as
+// supervisors of its store.
+func servePayments(t *testing.T, srv *grpcserver.Server, opts ...grpc.ServerOption) *grpc.ClientConn {
+	t.Helper()
+	srv.InsecureCallers = true
+	return dialT(t, listenAndServe(t, append(srv.PaymentServerOptions(), opts...), srv.RegisterPayment))
+}
+
+// serveAdmin serves srv's AdminService on a unix socket in t.TempDir(), the
+// way Open does (AdminServerOptions, then opts), and returns a client
+// connection to it.
+func serveAdmin(t *testing.T, srv *grpcserver.Server, opts ...grpc.ServerOption) *grpc.ClientConn {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "admin.sock")
+	ln, err := grpcserver.ListenAdminSocket(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(append(srv.AdminServerOptions(), opts...)...)
+	srv.RegisterAdmin(s)
+	go s.Serve(ln)
+	t.Cleanup(s.Stop)
+	return dialT(t, "unix://"+path)
+}
+
+// dialT connects to target with plaintext credentials until the test ends.
+func dialT(t *testing.T, target string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +121,7 @@ func newStack(t *testing.T) *stack {
 	}
 	t.Cleanup(pub.Close)
 	svc := central.NewService(ledger, pub, func() *gateway.Keyring { return keys.Keyring })
-	hqConn := serve(t, func(s *grpc.Server) { storegatev1.RegisterCentralServiceServer(s, svc) })
+	hqConn := serve(t, func(s grpc.ServiceRegistrar) { storegatev1.RegisterCentralServiceServer(s, svc) })
 
 	st := mustOpenStore(t, dir)
 	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: centralclient.New(hqConn), RootKey: keys.RootPublic, CentralTimeout: 5 * time.Second}
@@ -91,8 +132,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now()}
-	conn := serve(t, func(s *grpc.Server) { srv.Register(s) })
-	return &stack{payments: storegatev1.NewPaymentServiceClient(conn), admin: storegatev1.NewAdminServiceClient(conn),
+	return &stack{payments: storegatev1.NewPaymentServiceClient(servePayments(t, srv)), admin: storegatev1.NewAdminServiceClient(serveAdmin(t, srv)),
 		keys: keys, ledger: ledger, publisher: pub, gw: gw}
 }
 
@@ -156,7 +196,7 @@ func TestServer_Errors(t *testing.T) {
 		}
 	})
 	t.Run("NotFound", func(t *testing.T) {
-		_, err := s.payments.Reverse(context.Background(), &storegatev1.ReverseRequest{Lane: "1", PosTransactionId: "never"})
+		_, err := s.payments.Reverse(context.Background(), &storegatev1.ReverseRequest{Lane: "1", PosTransactionId: "never", Reason: "returned"})
 		if status.Code(err) != codes.NotFound {
 			t.Fatalf("err = %v, want NotFound", err)
 		}
@@ -203,6 +243,7 @@ type opened struct {
 	srv     *grpcserver.Server
 	central *heldCentral
 	conn    *grpc.ClientConn
+	admin   *grpc.ClientConn
 	keys    *hqkeys.Keys
 }
 
@@ -226,17 +267,17 @@ func openServer(t *testing.T) *opened {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now(), Probe: st.Probe, HealthInterval: time.Hour}
-	if err := srv.Open(ln); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	adminPath := filepath.Join(dir, "admin.sock")
+	adminLn, err := grpcserver.ListenAdminSocket(adminPath, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	return &opened{srv: srv, central: hq, conn: conn, keys: keys}
+	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now(), Probe: st.Probe, HealthInterval: time.Hour, InsecureCallers: true}
+	if err := srv.Open(ln, adminLn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	return &opened{srv: srv, central: hq, conn: dialT(t, ln.Addr().String()), admin: dialT(t, "unix://"+adminPath), keys: keys}
 }
 
 func (o *opened) mint(t *testing.T) string {
@@ -307,7 +348,7 @@ func TestServer_Open(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		if err := o.srv.Open(ln); err == nil {
+		if err := o.srv.Open(ln, nil); err == nil {
 			t.Fatal("second Open: nil error, want one")
 		}
 	})
@@ -317,7 +358,7 @@ func TestServer_Open(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		if err := (&grpcserver.Server{}).Open(ln); err == nil {
+		if err := (&grpcserver.Server{}).Open(ln, nil); err == nil {
 			t.Fatal("Open without a Probe: nil error, want one")
 		}
 	})

@@ -23,6 +23,8 @@ var errorCodes = []struct {
 	{gateway.ESTALE, codes.FailedPrecondition},
 	{gateway.ENOTFOUND, codes.NotFound},
 	{gateway.EUNAVAILABLE, codes.Unavailable},
+	{gateway.EUNAUTHENTICATED, codes.Unauthenticated},
+	{gateway.EPERMISSION, codes.PermissionDenied},
 	{gateway.EINTERNAL, codes.Internal},
 }
 

@@ -17,11 +17,13 @@ import (
 
 func TestStatus_Table(t *testing.T) {
 	for code, want := range map[string]codes.Code{
-		gateway.EINVALID:     codes.InvalidArgument,
-		gateway.ECONFLICT:    codes.FailedPrecondition,
-		gateway.ENOTFOUND:    codes.NotFound,
-		gateway.ESTALE:       codes.FailedPrecondition,
-		gateway.EUNAVAILABLE: codes.Unavailable,
+		gateway.EINVALID:         codes.InvalidArgument,
+		gateway.ECONFLICT:        codes.FailedPrecondition,
+		gateway.ENOTFOUND:        codes.NotFound,
+		gateway.ESTALE:           codes.FailedPrecondition,
+		gateway.EUNAVAILABLE:     codes.Unavailable,
+		gateway.EUNAUTHENTICATED: codes.Unauthenticated,
+		gateway.EPERMISSION:      codes.PermissionDenied,
 	} {
 		err := wire.Status(gateway.Errorf(code, "boom"))
 		if status.Code(err) != want || status.Convert(err).Message() != "boom" {
@@ -78,7 +80,9 @@ func TestError_Table(t *testing.T) {
 		codes.Internal:           gateway.EINTERNAL,
 		codes.Unknown:            gateway.EINTERNAL,
 		codes.DeadlineExceeded:   gateway.EINTERNAL,
-		codes.PermissionDenied:   gateway.EINTERNAL,
+		codes.PermissionDenied:   gateway.EPERMISSION,
+		codes.Unauthenticated:    gateway.EUNAUTHENTICATED,
+		codes.ResourceExhausted:  gateway.EINTERNAL,
 	} {
 		err := wire.Error(status.Error(c, "lines: bad"))
 		var e *gateway.Error
@@ -94,7 +98,8 @@ func TestError_Table(t *testing.T) {
 // A domain error sent by a server reads back as the same code on the
 // client, except ESTALE, which shares FailedPrecondition with ECONFLICT.
 func TestError_RoundTrip(t *testing.T) {
-	for _, code := range []string{gateway.EINVALID, gateway.ECONFLICT, gateway.ESTALE, gateway.ENOTFOUND, gateway.EUNAVAILABLE, gateway.EINTERNAL} {
+	for _, code := range []string{gateway.EINVALID, gateway.ECONFLICT, gateway.ESTALE, gateway.ENOTFOUND, gateway.EUNAVAILABLE,
+		gateway.EUNAUTHENTICATED, gateway.EPERMISSION, gateway.EINTERNAL} {
 		want := code
 		if code == gateway.ESTALE {
 			want = gateway.ECONFLICT
