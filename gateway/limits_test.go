@@ -334,8 +334,8 @@ func TestGateway_LimitRecheckAtCommit(t *testing.T) {
 	central := &barrierCentral{n: 2, all: make(chan struct{})}
 	gws := make([]*gateway.Gateway, 2)
 	for i := range gws {
-		gws[i] = &gateway.Gateway{StoreID: "store-0001", Store: h.store, Central: central, RootKey: h.gw.RootKey,
-			CentralTimeout: 5 * time.Second, Now: func() time.Time { return h.now }}
+		gws[i] = gateway.NewGateway("store-0001", h.store, central, h.gw.RootKey)
+		gws[i].CentralTimeout, gws[i].Now = 5*time.Second, func() time.Time { return h.now }
 		if err := gws[i].Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -381,13 +381,13 @@ func TestGateway_LimitRecheckAtCommit(t *testing.T) {
 // Authorize fail rather than sell past a cap unchecked.
 func TestGateway_LimitStoreError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
-	st, err := storecache.Open(path, storecache.Options{})
-	if err != nil {
+	st := storecache.NewStore(path)
+	if err := st.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rootPub, rootPriv, _ := gateway.GenerateKey()
 	tokPub, tokPriv, _ := gateway.GenerateKey()
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: &fakeCentral{}, RootKey: rootPub}
+	gw := gateway.NewGateway("store-0001", st, &fakeCentral{}, rootPub)
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -399,11 +399,11 @@ func TestGateway_LimitStoreError(t *testing.T) {
 		&documentv1.Rule{Id: "tobacco", Categories: []string{"tobacco"}, MaxQuantityPerAccount: 20, AccountWindowSeconds: 86400}))); err != nil {
 		t.Fatal(err)
 	}
-	st.Close()
+	st.Close(context.Background())
 	id, _ := gateway.NewTokenID()
 	tok, _ := gateway.MintToken(tokPriv, gateway.Claims{Issuer: "hq", Account: "acct-1", IssuedAt: time.Now(), Expires: time.Now().Add(time.Minute),
 		TokenID: id, Device: "d", Assurance: 2})
-	_, err = gw.Authorize(context.Background(), cart("1", "t1", tok, cigarettes(1)))
+	_, err := gw.Authorize(context.Background(), cart("1", "t1", tok, cigarettes(1)))
 	if err == nil || !errors.Is(err, storecache.ErrClosed) {
 		t.Fatalf("Authorize with the store closed: got %v, want an error wrapping ErrClosed", err)
 	}

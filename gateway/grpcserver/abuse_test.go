@@ -73,7 +73,7 @@ func newAbuseStack(t *testing.T, opts ...grpc.ServerOption) *abuseStack {
 	tokPub, tokPriv, _ := gateway.GenerateKey()
 	st := mustOpenStore(t, t.TempDir())
 	s := &abuseStack{store: st, central: &countingCentral{}, token: tokPriv}
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: s.central, RootKey: rootPub}
+	gw := gateway.NewGateway("store-0001", st, s.central, rootPub)
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func newAbuseStack(t *testing.T, opts ...grpc.ServerOption) *abuseStack {
 		t.Fatal(err)
 	}
 	server := grpc.NewServer(opts...)
-	(&grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now()}).Register(server)
+	grpcserver.NewServer(gw, st).Register(server)
 	go server.Serve(ln)
 	t.Cleanup(server.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

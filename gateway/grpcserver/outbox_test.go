@@ -46,15 +46,15 @@ func newOfflineStack(t *testing.T) *offlineStack {
 	}
 	t.Cleanup(func() { conn.Close() })
 	st := mustOpenStore(t, dir)
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: centralclient.New(conn), RootKey: keys.RootPublic,
-		CentralTimeout: time.Second, Offline: gateway.FixedOffline{Caps: offlineCaps}}
+	gw := gateway.NewGateway("store-0001", st, centralclient.New(conn), keys.RootPublic)
+	gw.CentralTimeout, gw.Offline = time.Second, gateway.FixedOffline{Caps: offlineCaps}
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := gw.ApplyKeyset(context.Background(), keys.Keyset); err != nil {
 		t.Fatal(err)
 	}
-	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now()}
+	srv := grpcserver.NewServer(gw, st)
 	c := serve(t, func(s *grpc.Server) { srv.Register(s) })
 	return &offlineStack{payments: storegatev1.NewPaymentServiceClient(c), admin: storegatev1.NewAdminServiceClient(c), store: st, keys: keys}
 }

@@ -35,25 +35,31 @@ var ServedServices = []string{
 	storegatev1.AdminService_ServiceDesc.ServiceName,
 }
 
-// Server serves PaymentService and AdminService over a Gateway. Set the
-// exported fields, then Open serves them on a listener together with
-// grpc.health.v1 (kept truthful by a HealthChecker over Probe) and
-// reflection, and Close drains and stops it. Register alone puts the two
-// services on a grpc.Server of the caller's.
+// Server serves PaymentService and AdminService over a Gateway. Create it
+// with NewServer and set its exported fields; then Open serves them on
+// Listener together with grpc.health.v1 (kept truthful by a HealthChecker
+// over Probe) and reflection, and Close drains and stops it. Register alone
+// puts the two services on a grpc.Server of the caller's.
 type Server struct {
 	storegatev1.UnimplementedPaymentServiceServer
 	storegatev1.UnimplementedAdminServiceServer
 
+	// Gateway decides.
 	Gateway *gateway.Gateway
 	// Store is read by ExportAudit.
 	Store gateway.Store
 	// Scans streams the lanes' scanners; nil when the gateway has none.
 	Scans gateway.ScanFeed
 	// Version is the daemon's version, for GetStatus.
-	Version   string
+	Version string
+	// StartedAt is when the daemon started, for GetStatus; NewServer sets
+	// the time it was called.
 	StartedAt time.Time
-	Now       func() time.Time
+	// Now is the clock of GetStatus; NewServer sets time.Now.
+	Now func() time.Time
 
+	// Listener is where Open serves; Open requires it, and Close closes it.
+	Listener net.Listener
 	// Options are the gRPC settings Open serves with. Their Drain is
 	// ignored: Open drains the streams itself at Close.
 	Options Options
@@ -61,18 +67,18 @@ type Server struct {
 	// (storecache.Store.Probe); Open requires it. Health is SERVING while
 	// it succeeds.
 	Probe func(ctx context.Context) error
-	// HealthInterval is the time between probes; zero means
-	// DefaultHealthInterval.
+	// HealthInterval is the time between probes; NewServer sets
+	// DefaultHealthInterval, and zero means it too.
 	HealthInterval time.Duration
 	// OnHealthChange, when set, is called with the new health whenever it
 	// changes.
 	OnHealthChange func(serving bool)
 	// StreamGrace is how long Close lets open streams run before it ends
-	// them; zero means DefaultStreamGrace.
+	// them; NewServer sets DefaultStreamGrace, and zero means it too.
 	StreamGrace time.Duration
 	// Logger receives the health checker's verdicts (as part "health") and,
 	// unless Options.Logger is set, the recovered panics (as part "grpc");
-	// nil discards them.
+	// NewServer sets one that discards them.
 	Logger *slog.Logger
 
 	grpc    *grpc.Server
@@ -86,40 +92,60 @@ type Server struct {
 	closeErr  error
 }
 
+// NewServer returns a server of gw's decisions that exports the audit log
+// of store, with the default settings. It serves nothing until Open.
+func NewServer(gw *gateway.Gateway, store gateway.Store) *Server {
+	return &Server{
+		Gateway:        gw,
+		Store:          store,
+		StartedAt:      time.Now(),
+		Now:            time.Now,
+		HealthInterval: DefaultHealthInterval,
+		StreamGrace:    DefaultStreamGrace,
+		Logger:         slog.New(slog.DiscardHandler),
+	}
+}
+
 // Register registers both services on s.
 func (srv *Server) Register(s grpc.ServiceRegistrar) {
 	storegatev1.RegisterPaymentServiceServer(s, srv)
 	storegatev1.RegisterAdminServiceServer(s, srv)
 }
 
-// Open probes the store once, so that the first verdict is in before the
-// first POS can ask, then serves PaymentService, AdminService,
-// grpc.health.v1 and reflection on ln in the background and probes the store
-// every HealthInterval. It returns an error, and serves nothing, when Probe
-// is unset or the server was opened before. Close stops it and closes ln.
-func (srv *Server) Open(ln net.Listener) error {
-	if srv.Probe == nil {
+// Open probes the store once under ctx, so that the first verdict is in
+// before the first POS can ask, then serves PaymentService, AdminService,
+// grpc.health.v1 and reflection on Listener in the background and probes
+// the store every HealthInterval. It returns an error, and serves nothing,
+// when Listener or Probe is unset, when ctx ends during the first probe, or
+// when the server was opened before. Close stops it and closes Listener.
+func (srv *Server) Open(ctx context.Context) error {
+	switch {
+	case srv.Probe == nil:
 		return errors.New("grpc server: a Probe is required, so that health tells the truth")
-	}
-	if srv.grpc != nil {
+	case srv.Listener == nil:
+		return errors.New("grpc server: a Listener is required")
+	case srv.grpc != nil:
 		return errors.New("grpc server: already opened")
 	}
+	ln := srv.Listener
 	logger := srv.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	srv.health = health.NewServer()
-	srv.checker = &HealthChecker{
-		Health:   srv.health,
-		Services: ServedServices,
-		Probe:    srv.Probe,
-		Interval: srv.HealthInterval,
-		Logger:   logger.With("part", "health"),
-		OnChange: srv.OnHealthChange,
+	srv.checker = NewHealthChecker(srv.health, srv.Probe)
+	srv.checker.Services = ServedServices
+	if srv.HealthInterval > 0 {
+		srv.checker.Interval = srv.HealthInterval
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv.cancel = cancel
+	srv.checker.Logger = logger.With("part", "health")
+	srv.checker.OnChange = srv.OnHealthChange
 	srv.checker.Check(ctx)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("grpc server: first store probe: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	srv.cancel = cancel
 
 	srv.drain = make(chan struct{})
 	opts := srv.Options
@@ -141,7 +167,7 @@ func (srv *Server) Open(ln net.Listener) error {
 	}()
 	go func() {
 		defer srv.wg.Done()
-		srv.checker.Run(ctx)
+		srv.checker.Run(runCtx)
 	}()
 	return nil
 }

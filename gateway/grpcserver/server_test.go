@@ -66,31 +66,24 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ledger, err := central.OpenLedger(filepath.Join(dir, "central.db"), central.LedgerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ledger.Close() })
+	ledger := mustOpenLedger(t, dir)
 	if err := ledger.EnsureAccount("acct-0001", 100000); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := central.NewPublisher(ledger, keys.RootPublic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
+	pub := mustOpenPublisher(t, ledger, keys.RootPublic)
 	svc := central.NewService(ledger, pub, func() *gateway.Keyring { return keys.Keyring })
 	hqConn := serve(t, func(s *grpc.Server) { storegatev1.RegisterCentralServiceServer(s, svc) })
 
 	st := mustOpenStore(t, dir)
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: centralclient.New(hqConn), RootKey: keys.RootPublic, CentralTimeout: 5 * time.Second}
+	gw := gateway.NewGateway("store-0001", st, centralclient.New(hqConn), keys.RootPublic)
+	gw.CentralTimeout = 5 * time.Second
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := gw.ApplyKeyset(context.Background(), keys.Keyset); err != nil {
 		t.Fatal(err)
 	}
-	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now()}
+	srv := grpcserver.NewServer(gw, st)
 	conn := serve(t, func(s *grpc.Server) { srv.Register(s) })
 	return &stack{payments: storegatev1.NewPaymentServiceClient(conn), admin: storegatev1.NewAdminServiceClient(conn),
 		keys: keys, ledger: ledger, publisher: pub, gw: gw}
@@ -215,7 +208,8 @@ func openServer(t *testing.T) *opened {
 	}
 	st := mustOpenStore(t, dir)
 	hq := &heldCentral{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: hq, RootKey: keys.RootPublic, CentralTimeout: time.Minute}
+	gw := gateway.NewGateway("store-0001", st, hq, keys.RootPublic)
+	gw.CentralTimeout = time.Minute
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -226,8 +220,9 @@ func openServer(t *testing.T) *opened {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now(), Probe: st.Probe, HealthInterval: time.Hour}
-	if err := srv.Open(ln); err != nil {
+	srv := grpcserver.NewServer(gw, st)
+	srv.Listener, srv.Probe, srv.HealthInterval = ln, st.Probe, time.Hour
+	if err := srv.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close(context.Background()) })
@@ -302,12 +297,7 @@ func TestServer_Open(t *testing.T) {
 		}
 	}
 	t.Run("ErrOpenTwice", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		if err := o.srv.Open(ln); err == nil {
+		if err := o.srv.Open(context.Background()); err == nil {
 			t.Fatal("second Open: nil error, want one")
 		}
 	})
@@ -317,8 +307,17 @@ func TestServer_Open(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		if err := (&grpcserver.Server{}).Open(ln); err == nil {
+		srv := grpcserver.NewServer(nil, nil)
+		srv.Listener = ln
+		if err := srv.Open(context.Background()); err == nil {
 			t.Fatal("Open without a Probe: nil error, want one")
+		}
+	})
+	t.Run("ErrNoListener", func(t *testing.T) {
+		srv := grpcserver.NewServer(nil, nil)
+		srv.Probe = func(context.Context) error { return nil }
+		if err := srv.Open(context.Background()); err == nil {
+			t.Fatal("Open without a Listener: nil error, want one")
 		}
 	})
 }
