@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"storegate/gateway"
+	"storegate/internal/durable"
 	"storegate/internal/groupcommit"
 )
 
@@ -119,6 +123,7 @@ func (l *Ledger) Open(ctx context.Context) error {
 		return gateway.Errorf(gateway.EINVALID, "ledger currency %q: want three capital letters (ISO 4217)", currency)
 	}
 	path := l.path
+	_, statErr := os.Stat(path)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return &gateway.Error{
@@ -129,6 +134,14 @@ func (l *Ledger) Open(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// bbolt syncs the new file, not its name: a power cut would lose
+		// the whole ledger.
+		if err := durable.SyncDir(filepath.Dir(path)); err != nil {
+			db.Close()
+			return fmt.Errorf("open ledger %s: %w", path, err)
+		}
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {

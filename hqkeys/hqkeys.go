@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"storegate/gateway"
+	"storegate/internal/durable"
 )
 
 // The files of an HQ key directory. Private keys are PKCS#8 PEM, public
@@ -104,7 +105,7 @@ func Init(dir string) (*Keys, error) {
 		}
 		written = append(written, name)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return nil, fmt.Errorf("init HQ keys: %w", err)
 	}
 	return Load(dir)
@@ -138,19 +139,6 @@ func writeNewFile(dir, name string, data []byte, perm fs.FileMode) error {
 			return gateway.Errorf(gateway.ECONFLICT, "%s already exists; refusing to overwrite keys", filepath.Join(dir, name))
 		}
 		return fmt.Errorf("write %s: %w", name, err)
-	}
-	return nil
-}
-
-// syncDir makes the directory's new entries durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
 }

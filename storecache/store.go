@@ -17,6 +17,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"storegate/gateway"
+	"storegate/internal/durable"
 	"storegate/internal/groupcommit"
 )
 
@@ -189,7 +190,7 @@ func (s *Store) Open(ctx context.Context) error {
 	}
 
 	noSync := s.NoSync && !readOnly
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, MaxSize: s.MaxSize, NoSync: noSync})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, MaxSize: s.MaxSize, NoSync: (noSync || brokenNoSync) && !readOnly})
 	if err != nil {
 		return openError(path, err, existed && fi.Size() > 0)
 	}
@@ -199,9 +200,9 @@ func (s *Store) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	if !existed {
+	if !existed && !brokenNoDirSync {
 		// Make the new file's directory entry durable too.
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 			_ = db.Close()
 			return fmt.Errorf("open store %s: sync directory: %w", path, err)
 		}
@@ -376,18 +377,6 @@ func checkSchema(meta *bolt.Bucket) error {
 		return fmt.Errorf("%w: schema version %d", ErrNotStore, n)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Path returns the store file's path.

@@ -31,6 +31,9 @@ type Report struct {
 	// Outages counts the times HQ went down: killed, or stopped (SIGSTOP:
 	// slower than any deadline).
 	Outages, HQKills, HQPauses int64
+	// Power is what the power cuts were, in a power test; nil in a crash
+	// test.
+	Power *PowerReport
 
 	// What the POS lanes heard: Unknown counts the sales whose POS gave
 	// up before hearing an answer, DeclinedBy the declines by reason, and
@@ -79,8 +82,16 @@ func (r *Report) OK() bool {
 
 // Print writes the report for a person.
 func (r *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "\ncrashtest: %d kills of storegated (%d while it started), %d restarts; HQ down %d times (%d killed, %d stopped); %s; seed %d\n",
-		r.Kills, r.KillsStarting, r.Restarts, r.Outages, r.HQKills, r.HQPauses, r.Elapsed.Round(time.Second), r.Seed)
+	name := "crashtest"
+	if r.Power != nil {
+		name = "powertest"
+		fmt.Fprintf(w, "\npowertest: %d power cuts, %d restarts of storegated; HQ down %d times (%d killed, %d stopped); %s; seed %d\n",
+			r.Power.Cuts, r.Restarts, r.Outages, r.HQKills, r.HQPauses, r.Elapsed.Round(time.Second), r.Seed)
+		r.Power.print(w)
+	} else {
+		fmt.Fprintf(w, "\ncrashtest: %d kills of storegated (%d while it started), %d restarts; HQ down %d times (%d killed, %d stopped); %s; seed %d\n",
+			r.Kills, r.KillsStarting, r.Restarts, r.Outages, r.HQKills, r.HQPauses, r.Elapsed.Round(time.Second), r.Seed)
+	}
 	reasons := make([]string, 0, len(r.DeclinedBy))
 	for k, v := range r.DeclinedBy {
 		reasons = append(reasons, fmt.Sprintf("%s %d", k, v))
@@ -102,9 +113,9 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "  PROBLEM: %s\n", p)
 	}
 	if r.OK() {
-		fmt.Fprintln(w, "crashtest OK: every approval is in central's books exactly once, nothing else is, the caps held and both files check.")
+		fmt.Fprintln(w, name+" OK: every approval is in central's books exactly once, nothing else is, the caps held and both files check.")
 	} else {
-		fmt.Fprintln(w, "crashtest FAILED")
+		fmt.Fprintln(w, name+" FAILED")
 	}
 }
 
@@ -119,6 +130,9 @@ func (h *harness) check() (*Report, error) {
 		MaxExposure: h.stats.maxExposure.Load(), ExposureCap: h.cfg.Caps.MaxStoreExposure,
 		Samples: h.stats.samples.Load(), SamplesOffline: h.stats.samplesOffline.Load(),
 		DeclinedBy: map[string]int{},
+	}
+	if h.power != nil {
+		r.Power = h.power.report()
 	}
 	problem := func(format string, args ...any) { r.Problems = append(r.Problems, fmt.Sprintf(format, args...)) }
 	h.mu.Lock()
@@ -254,6 +268,13 @@ func (h *harness) check() (*Report, error) {
 			}
 			if d == nil || !d.Decision.Approved || d.Decision.SettlementID != s.SettlementID {
 				problem("%s: the POS heard approved (%s) but the gateway stored %v", s.key(), s.SettlementID, d)
+				// The store lost the approval (only a power cut can): lost
+				// for good unless its settlement reached HQ first.
+				_, booked := captures[s.SettlementID]
+				if _, ok := disputed[s.SettlementID]; !booked && !ok {
+					r.Lost++
+					problem("LOST: %s approved (%s, %s) is neither booked nor in the gateway's store", s.key(), s.SettlementID, s.Mode)
+				}
 			}
 		case outcomeDeclined:
 			r.Declined++

@@ -34,6 +34,10 @@ type Config struct {
 	Keep bool
 	// Kills is how many times storegated is killed with SIGKILL.
 	Kills int
+	// PowerCuts, when positive, makes the run a power test (power.go):
+	// both daemons keep their data on lazy file systems, and the run cuts
+	// the power this many times instead of killing storegated.
+	PowerCuts int
 	// Lanes is how many POS lanes sell at once.
 	Lanes int
 	// Accounts is how many customer accounts the sales are spread over.
@@ -73,7 +77,7 @@ func (c *Config) validate() error {
 	switch {
 	case c.Bin == "":
 		return errors.New("the folder of the binaries is required")
-	case c.Kills < 1:
+	case c.Kills < 1 && c.PowerCuts < 1:
 		return errors.New("kills: at least 1")
 	case c.Lanes < 1 || c.Accounts < 1:
 		return errors.New("lanes and accounts: at least 1 each")
@@ -96,6 +100,9 @@ type harness struct {
 	hq, gw  *proc
 	rng     *rand.Rand
 	journal journal
+	// power holds the lazy file systems of a power test; nil in a crash
+	// test.
+	power *power
 
 	stats struct {
 		kills, killsStarting, restarts atomic.Int64
@@ -118,7 +125,15 @@ func (h *harness) problem(format string, args ...any) {
 }
 
 func (h *harness) logf(format string, args ...any) {
-	fmt.Fprintf(h.cfg.Out, "crashtest: "+format+"\n", args...)
+	fmt.Fprintf(h.cfg.Out, h.cfg.name()+": "+format+"\n", args...)
+}
+
+// name is the run's name in what it prints.
+func (c *Config) name() string {
+	if c.PowerCuts > 0 {
+		return "powertest"
+	}
+	return "crashtest"
 }
 
 // Run runs a crash test and returns its report. An error means the run
@@ -149,13 +164,21 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}()
 	}
 	start := time.Now()
+	defer func() { _ = h.power.close() }()
 	if err := h.setup(ctx); err != nil {
 		h.stopAll()
 		return nil, err
 	}
-	h.logf("seed %d; %d kills, %d lanes, HQ on %s, storegated on %s, in %s", cfg.Seed, cfg.Kills, cfg.Lanes, h.hq.addr, h.gw.addr, h.dir)
+	if h.power != nil {
+		h.logf("seed %d; %d power cuts, %d lanes, HQ on %s, storegated on %s, in %s", cfg.Seed, cfg.PowerCuts, cfg.Lanes, h.hq.addr, h.gw.addr, h.dir)
+	} else {
+		h.logf("seed %d; %d kills, %d lanes, HQ on %s, storegated on %s, in %s", cfg.Seed, cfg.Kills, cfg.Lanes, h.hq.addr, h.gw.addr, h.dir)
+	}
 	if err := h.chaos(ctx); err != nil {
 		h.stopAll()
+		return nil, err
+	}
+	if err := h.power.close(); err != nil {
 		return nil, err
 	}
 	rep, err = h.check()
@@ -175,6 +198,16 @@ func (h *harness) setup(ctx context.Context) error {
 			return err
 		}
 	}
+	// The daemons' data folders: hq/ and store/, or in a power test the lazy
+	// file systems over them.
+	hqData, storeData := filepath.Join(h.dir, "hq"), filepath.Join(h.dir, "store")
+	if h.cfg.PowerCuts > 0 {
+		var err error
+		if h.power, err = mountPower(h.dir); err != nil {
+			return err
+		}
+		hqData, storeData = h.power.hqDir, h.power.storeDir
+	}
 	keysDir := filepath.Join(h.dir, "keys")
 	var err error
 	if h.keys, err = hqkeys.Init(keysDir); err != nil {
@@ -190,7 +223,7 @@ func (h *harness) setup(ctx context.Context) error {
 	}
 	// HQ's admin port is unused here; port 0 keeps it off the fixed default,
 	// which another HQ on this machine (a test running beside this one) may hold.
-	hqArgs := []string{"--listen", hqAddr, "--admin-listen", "127.0.0.1:0", "--data", filepath.Join(h.dir, "hq"), "--keys", keysDir,
+	hqArgs := []string{"--listen", hqAddr, "--admin-listen", "127.0.0.1:0", "--data", hqData, "--keys", keysDir,
 		"--hold-expiry", h.cfg.HoldExpiry.String()}
 	for i := range h.cfg.Accounts {
 		// Funded far beyond what the run can spend: a refusal would be a
@@ -225,7 +258,7 @@ forward:
   interval: 200ms
   max_backoff: 1s
 log_level: info
-`, storeID, gwAddr, filepath.Join(h.dir, "store"), filepath.Join(keysDir, "root.pub"), filepath.Join(keysDir, "keyset.cose"),
+`, storeID, gwAddr, storeData, filepath.Join(keysDir, "root.pub"), filepath.Join(keysDir, "keyset.cose"),
 		hqAddr, c.MaxAmountPerTransaction, c.MaxAmountPerAccount, c.MaxStoreExposure)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return err
@@ -282,8 +315,12 @@ func (h *harness) chaos(ctx context.Context) error {
 		sampler.Wait()
 	}()
 
+	rounds := h.cfg.Kills
+	if h.power != nil {
+		rounds = h.cfg.PowerCuts
+	}
 	outage, outageLeft, report := "", 0, time.Now()
-	for k := 1; k <= h.cfg.Kills; k++ {
+	for k := 1; k <= rounds; k++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -296,24 +333,13 @@ func (h *harness) chaos(ctx context.Context) error {
 			}
 			outageLeft = 1 + h.rng.IntN(3)
 		}
-		if err := h.gw.kill(); err != nil {
-			h.problem("storegated died on its own: %v", err)
-		}
-		h.stats.kills.Add(1)
-		if h.rng.IntN(20) == 0 {
-			// Now and then, kill it again while it starts: opening the
-			// store, applying the keyset, before it serves.
-			if err := h.gw.launch(); err != nil {
+		if h.power != nil {
+			if outage, err = h.powerCut(ctx, k, outage); err != nil {
 				return err
 			}
-			time.Sleep(time.Duration(h.rng.IntN(30)) * time.Millisecond)
-			_ = h.gw.kill()
-			h.stats.killsStarting.Add(1)
-		}
-		if err := h.gw.start(ctx); err != nil {
+		} else if err := h.killGateway(ctx); err != nil {
 			return err
 		}
-		h.stats.restarts.Add(1)
 		if outage != "" {
 			if outageLeft--; outageLeft == 0 {
 				if err := h.centralUp(outage); err != nil {
@@ -324,7 +350,7 @@ func (h *harness) chaos(ctx context.Context) error {
 		}
 		if time.Since(report) > 10*time.Second {
 			report = time.Now()
-			h.logf("%d/%d kills, %d sales so far", k, h.cfg.Kills, len(h.journal.all()))
+			h.logf("%d/%d rounds, %d sales so far", k, rounds, len(h.journal.all()))
 		}
 	}
 	if outage != "" {
@@ -345,6 +371,30 @@ func (h *harness) chaos(ctx context.Context) error {
 		return err
 	}
 	return h.hq.term()
+}
+
+// killGateway kills storegated (now and then again while it starts) and
+// starts it again.
+func (h *harness) killGateway(ctx context.Context) error {
+	if err := h.gw.kill(); err != nil {
+		h.problem("storegated died on its own: %v", err)
+	}
+	h.stats.kills.Add(1)
+	if h.rng.IntN(20) == 0 {
+		// Now and then, kill it again while it starts: opening the
+		// store, applying the keyset, before it serves.
+		if err := h.gw.launch(); err != nil {
+			return err
+		}
+		time.Sleep(time.Duration(h.rng.IntN(30)) * time.Millisecond)
+		_ = h.gw.kill()
+		h.stats.killsStarting.Add(1)
+	}
+	if err := h.gw.start(ctx); err != nil {
+		return err
+	}
+	h.stats.restarts.Add(1)
+	return nil
 }
 
 // centralDown takes HQ down, killed or stopped in turn, and says which.
@@ -426,6 +476,7 @@ func (h *harness) waitDrained(ctx context.Context, client storegatev1.PaymentSer
 
 // stopAll kills whatever still runs, after a run that could not go on.
 func (h *harness) stopAll() {
+	var killed []*proc
 	for _, p := range []*proc{h.gw, h.hq} {
 		if p == nil {
 			continue
@@ -434,7 +485,14 @@ func (h *harness) stopAll() {
 			if p.paused {
 				p.resume()
 			}
-			_ = p.kill()
+			_ = p.sigkill()
+			killed = append(killed, p)
 		}
+	}
+	// A process waiting on a file system whose power is cut dies only once
+	// the file system answers it.
+	_ = h.power.close()
+	for _, p := range killed {
+		<-p.done
 	}
 }

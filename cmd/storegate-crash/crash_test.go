@@ -34,14 +34,10 @@ func buildDaemons(t *testing.T) string {
 	return dir
 }
 
-// The short crash test of `make test`: 20 kills of storegated under eight
-// lanes, HQ down four times. `make crashtest` runs the long one.
-func TestCrash_Short(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Bin = buildDaemons(t)
-	cfg.Dir = t.TempDir()
-	cfg.Kills = 20
-	cfg.OutageEvery = 5
+// mustRun runs the test cfg describes, its output in the test log, and
+// fails the test unless the run found nothing wrong.
+func mustRun(t *testing.T, cfg Config) *Report {
+	t.Helper()
 	cfg.Out = logWriter{t}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -52,6 +48,18 @@ func TestCrash_Short(t *testing.T) {
 	if !rep.OK() {
 		t.Fatalf("lost %d, duplicated %d, %d problems (seed %d): see the report above; logs in %s", rep.Lost, rep.Duplicated, len(rep.Problems), rep.Seed, cfg.Dir)
 	}
+	return rep
+}
+
+// The short crash test of `make test`: 20 kills of storegated under eight
+// lanes, HQ down four times. `make crashtest` runs the long one.
+func TestCrash_Short(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Bin = buildDaemons(t)
+	cfg.Dir = t.TempDir()
+	cfg.Kills = 20
+	cfg.OutageEvery = 5
+	rep := mustRun(t, cfg)
 	if rep.Kills < 20 || rep.Outages < 4 {
 		t.Errorf("%d kills and %d outages, want at least 20 and 4", rep.Kills, rep.Outages)
 	}

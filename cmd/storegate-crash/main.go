@@ -9,6 +9,13 @@
 // and both bbolt files pass their consistency checks. `make crashtest` runs
 // it; a short run is part of `make test`.
 //
+// With --power-cuts it is the power test (`make powertest`): the daemons keep
+// their data on lazy file systems (internal/lazyfs) that keep only what was
+// synced, and instead of killing storegated the run cuts the power of the
+// store, of HQ or of both, which kills the daemons and drops every write
+// they had not synced (some cuts keep a random part of it), then brings the
+// disks back and restarts the daemons; the checks are the same.
+//
 // It exits 0 when the run found nothing wrong, 1 otherwise.
 package main
 
@@ -32,6 +39,7 @@ func main() {
 	fs.StringVar(&cfg.Dir, "dir", "", "folder for keys, state and logs (default: a new temporary one, removed after a clean run)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary folder after a clean run")
 	fs.IntVar(&cfg.Kills, "kills", cfg.Kills, "how many times to kill storegated")
+	fs.IntVar(&cfg.PowerCuts, "power-cuts", 0, "cut the power this many times instead of killing storegated: both daemons' data on lazy file systems that drop what was not synced (needs FUSE)")
 	fs.IntVar(&cfg.Lanes, "lanes", cfg.Lanes, "POS lanes selling at once")
 	fs.IntVar(&cfg.Accounts, "accounts", cfg.Accounts, "customer accounts")
 	fs.IntVar(&cfg.OutageEvery, "outage-every", cfg.OutageEvery, "take HQ down once per this many kills (0: never)")

@@ -114,11 +114,21 @@ func (p *proc) exited() (bool, error) {
 // kill sends SIGKILL and waits for the process to end. It reports an error
 // when the process had already ended on its own.
 func (p *proc) kill() error {
+	if err := p.sigkill(); err != nil {
+		return err
+	}
+	<-p.done
+	return nil
+}
+
+// sigkill sends SIGKILL without waiting for the process to end (p.done is
+// closed when it has). It reports an error when the process had already
+// ended on its own.
+func (p *proc) sigkill() error {
 	if ended, err := p.exited(); ended {
 		return fmt.Errorf("%s had already exited (%v); its log ends:\n%s", p.name, err, tail(p.logPath, 20))
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
 	return nil
 }
 

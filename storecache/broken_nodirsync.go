@@ -1,0 +1,5 @@
+//go:build powertest_nodirsync
+
+package storecache
+
+func init() { brokenNoDirSync = true }

@@ -1,0 +1,5 @@
+//go:build powertest_nosync
+
+package storecache
+
+func init() { brokenNoSync = true }
