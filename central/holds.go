@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"storegate/gateway"
+	"storegate/internal/loop"
 )
 
 // DefaultHoldExpiry is how long the reference central service keeps an
@@ -64,21 +65,14 @@ func (v *HoldVoider) Run(ctx context.Context) {
 	if logger == nil {
 		logger = discard
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := v.Ledger.VoidStaleHolds(now(), expiry)
-			if err != nil {
-				logger.Error("void stale holds", "err", err)
-			} else if n > 0 {
-				logger.Info("voided stale holds", "count", n, "older_than", expiry.String())
-			}
+	loop.Every(ctx, every, func(context.Context) {
+		n, err := v.Ledger.VoidStaleHolds(now(), expiry)
+		if err != nil {
+			logger.Error("void stale holds", "err", err)
+		} else if n > 0 {
+			logger.Info("voided stale holds", "count", n, "older_than", expiry.String())
 		}
-	}
+	})
 }
 
 // voidChunk bounds the holds one VoidStaleHolds transaction voids.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"storegate/gateway"
+	"storegate/internal/loop"
 )
 
 // DefaultPurgeInterval is how often an open Manager makes its hub forget
@@ -119,16 +120,7 @@ func (m *Manager) purge(ctx context.Context) {
 	if interval <= 0 {
 		interval = DefaultPurgeInterval
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.Hub.Purge()
-		}
-	}
+	loop.Every(ctx, interval, func(context.Context) { m.Hub.Purge() })
 }
 
 // Close stops every Reader and waits for them to release their devices,

@@ -182,11 +182,18 @@ func sleep(ctx context.Context, d time.Duration, early chan struct{}) bool {
 	return true
 }
 
-// backoff is exponential with full jitter: uniform in [0, min(max, base·2ⁿ)).
+// backoff is the wait after failures failed rounds in a row.
 func (f *Forwarder) backoff(failures int) time.Duration {
-	ceil := f.MaxBackoff
+	return jitteredBackoff(f.MinBackoff, f.MaxBackoff, failures)
+}
+
+// jitteredBackoff is exponential backoff with full jitter, the forwarder's
+// and the policy watcher's: uniform in [1ms, min(max, min·2ⁿ⁻¹) + 1ms) after
+// n failures in a row.
+func jitteredBackoff(minWait, maxWait time.Duration, failures int) time.Duration {
+	ceil := maxWait
 	if failures < 30 {
-		if d := f.MinBackoff << (failures - 1); d > 0 && d < ceil {
+		if d := minWait << (failures - 1); d > 0 && d < ceil {
 			ceil = d
 		}
 	}

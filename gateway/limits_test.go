@@ -298,31 +298,6 @@ func TestGateway_LimitConcurrentLanes(t *testing.T) {
 	t.Logf("sold %d JPY, declined %d sales", sold.Load(), declined.Load())
 }
 
-// barrierCentral approves only once n calls are waiting, so that their
-// decisions race to the commit.
-type barrierCentral struct {
-	fakeCentral
-	n       int
-	mu      sync.Mutex
-	waiting int
-	all     chan struct{}
-}
-
-func (c *barrierCentral) Authorize(ctx context.Context, req *gateway.CentralRequest) (*gateway.CentralResult, error) {
-	c.mu.Lock()
-	c.waiting++
-	if c.waiting == c.n {
-		close(c.all)
-	}
-	c.mu.Unlock()
-	select {
-	case <-c.all:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return c.fakeCentral.Authorize(ctx, req)
-}
-
 // TestGateway_LimitRecheckAtCommit: two gateways on one store file share no
 // reservations, so both pre-checks pass and central approves both; the
 // re-check inside the commit's transaction lets one through and declines
@@ -331,7 +306,7 @@ func TestGateway_LimitRecheckAtCommit(t *testing.T) {
 	h := newHarness(t)
 	h.applyPolicy(t, policyDoc(1, &documentv1.Rule{Id: "gift-cards", Categories: []string{"giftcard"},
 		MaxAmountPerStore: 100000, StoreWindowSeconds: 3600}))
-	central := &barrierCentral{n: 2, all: make(chan struct{})}
+	central := &heldCentral{entered: make(chan struct{}, 2), release: make(chan struct{})}
 	gws := make([]*gateway.Gateway, 2)
 	for i := range gws {
 		gws[i] = gateway.NewGateway("store-0001", h.store, central, h.gw.RootKey)
@@ -353,6 +328,10 @@ func TestGateway_LimitRecheckAtCommit(t *testing.T) {
 			results[i] = res
 		})
 	}
+	// Both decisions are at central before either may go on to commit.
+	<-central.entered
+	<-central.entered
+	close(central.release)
 	wg.Wait()
 	if t.Failed() {
 		return

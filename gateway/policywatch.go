@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 )
 
@@ -159,13 +158,7 @@ func (w *PolicyWatcher) watch(ctx context.Context) (int, error) {
 	}
 }
 
-// backoff is exponential with full jitter: uniform in (0, min(max, min·2ⁿ⁻¹)].
+// backoff is the wait before reconnecting after failures ends in a row.
 func (w *PolicyWatcher) backoff(failures int) time.Duration {
-	ceil := w.MaxBackoff
-	if failures < 30 {
-		if d := w.MinBackoff << (failures - 1); d > 0 && d < ceil {
-			ceil = d
-		}
-	}
-	return time.Duration(rand.Int64N(int64(ceil))) + time.Millisecond
+	return jitteredBackoff(w.MinBackoff, w.MaxBackoff, failures)
 }

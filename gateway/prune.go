@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"storegate/internal/loop"
 )
 
 // Pruner defaults.
@@ -49,16 +51,7 @@ func (p *Pruner) Run(ctx context.Context) {
 	if interval <= 0 {
 		interval = DefaultPruneInterval
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			p.Prune(ctx)
-		}
-	}
+	loop.Every(ctx, interval, func(ctx context.Context) { p.Prune(ctx) })
 }
 
 // Prune prunes once and returns how many spent token ids and counter

@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"storegate/internal/loop"
 )
 
 // Defaults for HealthChecker.
@@ -92,16 +94,7 @@ func (h *HealthChecker) fill() {
 // Run probes every Interval until ctx ends.
 func (h *HealthChecker) Run(ctx context.Context) {
 	h.defaults()
-	t := time.NewTicker(h.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			h.Check(ctx)
-		}
-	}
+	loop.Every(ctx, h.Interval, func(ctx context.Context) { h.Check(ctx) })
 }
 
 // Check probes the store once, sets the health statuses, and reports whether

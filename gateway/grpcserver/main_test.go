@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"storegate/central"
+	"storegate/hqkeys"
 	"storegate/storecache"
 )
 
@@ -34,6 +35,16 @@ func mustOpenStore(t *testing.T, dir string) *storecache.Store {
 		st.Close(context.Background())
 	})
 	return st
+}
+
+// mustInitKeys makes HQ's keys in dir/keys.
+func mustInitKeys(t *testing.T, dir string) *hqkeys.Keys {
+	t.Helper()
+	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }
 
 // mustOpenLedger opens HQ's ledger file in dir and, at cleanup, checks that

@@ -3,7 +3,6 @@ package grpcserver_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,10 +34,7 @@ var offlineCaps = gateway.OfflineCaps{MaxAmountPerTransaction: 2000, MaxAmountPe
 func newOfflineStack(t *testing.T) *offlineStack {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := mustInitKeys(t, dir)
 	// Nothing listens on port 1: every call to central is refused.
 	conn, err := grpc.NewClient("127.0.0.1:1", grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

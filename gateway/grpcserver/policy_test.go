@@ -3,7 +3,6 @@ package grpcserver_test
 import (
 	"context"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"storegate/central"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
-	"storegate/hqkeys"
 	documentv1 "storegate/proto/storegate/document/v1"
 	storegatev1 "storegate/proto/storegate/v1"
 )
@@ -180,10 +178,7 @@ func (h *hq) stop() {
 // delivers what was published meanwhile.
 func TestPolicyWatcher_OverGRPC(t *testing.T) {
 	dir := t.TempDir()
-	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := mustInitKeys(t, dir)
 	ledger := mustOpenLedger(t, dir)
 	pub := mustOpenPublisher(t, ledger, keys.RootPublic)
 	if _, _, err := pub.Publish(gateway.DocumentKeyset, keys.Keyset); err != nil {

@@ -3,7 +3,6 @@ package grpcserver_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,10 +63,7 @@ type recovery struct {
 func newRecovery(t *testing.T) *recovery {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := mustInitKeys(t, dir)
 	ledger := mustOpenLedger(t, dir)
 	if err := ledger.EnsureAccount("acct-0001", 100000); err != nil {
 		t.Fatal(err)

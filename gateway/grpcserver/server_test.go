@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -62,10 +61,7 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := mustInitKeys(t, dir)
 	ledger := mustOpenLedger(t, dir)
 	if err := ledger.EnsureAccount("acct-0001", 100000); err != nil {
 		t.Fatal(err)
@@ -202,10 +198,7 @@ type opened struct {
 func openServer(t *testing.T) *opened {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := mustInitKeys(t, dir)
 	st := mustOpenStore(t, dir)
 	hq := &heldCentral{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	gw := gateway.NewGateway("store-0001", st, hq, keys.RootPublic)
