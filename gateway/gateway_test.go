@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"storegate/gateway"
+	"storegate/gateway/gatewaytest"
 	"storegate/storecache"
 )
 
@@ -441,29 +442,11 @@ func TestGateway_SurvivesRestart(t *testing.T) {
 	wantDecline(t, res, gateway.ReasonReplayed)
 }
 
-// heldCentral holds every Authorize until release is closed, and says on
-// entered when one arrives.
-type heldCentral struct {
-	fakeCentral
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (c *heldCentral) Authorize(ctx context.Context, req *gateway.CentralRequest) (*gateway.CentralResult, error) {
-	c.entered <- struct{}{}
-	select {
-	case <-c.release:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return c.fakeCentral.Authorize(ctx, req)
-}
-
 // Close refuses new decisions, waits for the one in flight to commit, and
 // gives up when its context ends first.
 func TestGateway_Close(t *testing.T) {
 	h := newHarness(t)
-	central := &heldCentral{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	central := gatewaytest.NewHeldCentral(1)
 	h.gw.Central, h.gw.CentralTimeout = central, time.Minute
 	type answer struct {
 		res *gateway.AuthorizeResult
@@ -474,7 +457,7 @@ func TestGateway_Close(t *testing.T) {
 		res, err := h.gw.Authorize(context.Background(), basket("1", "txn-in-flight", h.mint(t, "acct-1")))
 		inFlight <- answer{res, err}
 	}()
-	<-central.entered
+	<-central.Entered
 
 	ended, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -490,7 +473,7 @@ func TestGateway_Close(t *testing.T) {
 
 	closed := make(chan error, 1)
 	go func() { closed <- h.gw.Close(context.Background()) }()
-	close(central.release)
+	close(central.Release)
 	if err := <-closed; err != nil {
 		t.Fatalf("Close: %v", err)
 	}

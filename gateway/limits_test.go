@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"storegate/gateway"
+	"storegate/gateway/gatewaytest"
 	documentv1 "storegate/proto/storegate/document/v1"
 	"storegate/storecache"
 )
@@ -306,7 +307,7 @@ func TestGateway_LimitRecheckAtCommit(t *testing.T) {
 	h := newHarness(t)
 	h.applyPolicy(t, policyDoc(1, &documentv1.Rule{Id: "gift-cards", Categories: []string{"giftcard"},
 		MaxAmountPerStore: 100000, StoreWindowSeconds: 3600}))
-	central := &heldCentral{entered: make(chan struct{}, 2), release: make(chan struct{})}
+	central := gatewaytest.NewHeldCentral(2)
 	gws := make([]*gateway.Gateway, 2)
 	for i := range gws {
 		gws[i] = gateway.NewGateway("store-0001", h.store, central, h.gw.RootKey)
@@ -329,9 +330,9 @@ func TestGateway_LimitRecheckAtCommit(t *testing.T) {
 		})
 	}
 	// Both decisions are at central before either may go on to commit.
-	<-central.entered
-	<-central.entered
-	close(central.release)
+	<-central.Entered
+	<-central.Entered
+	close(central.Release)
 	wg.Wait()
 	if t.Failed() {
 		return

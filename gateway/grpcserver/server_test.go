@@ -22,6 +22,7 @@ import (
 	"storegate/central"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
+	"storegate/gateway/gatewaytest"
 	"storegate/gateway/grpcserver"
 	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
@@ -165,32 +166,11 @@ func TestServer_Errors(t *testing.T) {
 	})
 }
 
-// heldCentral is a central service whose Authorize waits for release (or
-// for its context), so that a test can hold a decision in flight.
-type heldCentral struct {
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (c *heldCentral) Authorize(ctx context.Context, req *gateway.CentralRequest) (*gateway.CentralResult, error) {
-	c.entered <- struct{}{}
-	select {
-	case <-c.release:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return &gateway.CentralResult{Approved: true, AuthorizationID: "auth-held", Account: "acct-0001"}, nil
-}
-
-func (c *heldCentral) SubmitSettlements(context.Context, string, []gateway.Settlement) ([]gateway.SettlementAck, error) {
-	return nil, errors.New("not in this test")
-}
-
 // opened is a Server opened on a loopback port 0 over a gateway whose
 // central holds every decision until released.
 type opened struct {
 	srv     *grpcserver.Server
-	central *heldCentral
+	central *gatewaytest.HeldCentral
 	conn    *grpc.ClientConn
 	keys    *hqkeys.Keys
 }
@@ -200,7 +180,7 @@ func openServer(t *testing.T) *opened {
 	dir := t.TempDir()
 	keys := mustInitKeys(t, dir)
 	st := mustOpenStore(t, dir)
-	hq := &heldCentral{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	hq := gatewaytest.NewHeldCentral(1)
 	gw := gateway.NewGateway("store-0001", st, hq, keys.RootPublic)
 	gw.CentralTimeout = time.Minute
 	if err := gw.Open(context.Background()); err != nil {
@@ -246,7 +226,7 @@ func (o *opened) authorizeInFlight(t *testing.T, txn string) <-chan error {
 		answer <- err
 	}()
 	select {
-	case <-o.central.entered:
+	case <-o.central.Entered:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the decision never reached central")
 	}
@@ -343,7 +323,7 @@ func TestServer_CloseDrainsInFlight(t *testing.T) {
 		t.Fatalf("the decision was answered (%v) before central answered", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	close(o.central.release)
+	close(o.central.Release)
 	if err := <-answer; err != nil {
 		t.Fatalf("in-flight decision: %v; want it finished and approved", err)
 	}
@@ -369,5 +349,5 @@ func TestServer_CloseDeadline(t *testing.T) {
 	if err := <-answer; status.Code(err) != codes.Unavailable {
 		t.Fatalf("the decision cut off by Close: %v, want Unavailable", err)
 	}
-	close(o.central.release)
+	close(o.central.Release)
 }
