@@ -22,12 +22,20 @@ import (
 type AdminService struct {
 	storegatev1.UnimplementedHQAdminServiceServer
 
+	// Publisher verifies and publishes the documents.
 	Publisher *Publisher
 	// Ledger holds the books GetBooks reads; without one GetBooks is
 	// Unimplemented.
 	Ledger *Ledger
-	// Logger receives one line per publication.
+	// Logger receives one line per publication; NewAdminService sets one
+	// that discards them.
 	Logger *slog.Logger
+}
+
+// NewAdminService returns HQ's administration interface over pub and
+// ledger (nil: GetBooks is Unimplemented).
+func NewAdminService(pub *Publisher, ledger *Ledger) *AdminService {
+	return &AdminService{Publisher: pub, Ledger: ledger, Logger: discard}
 }
 
 // PublishDocument verifies a signed document and publishes it to every

@@ -66,7 +66,7 @@ func TestAdminService_GetBooks(t *testing.T) {
 	}
 
 	t.Run("ErrNoLedger", func(t *testing.T) {
-		_, err := (&central.AdminService{}).GetBooks(context.Background(), &storegatev1.GetBooksRequest{})
+		_, err := central.NewAdminService(nil, nil).GetBooks(context.Background(), &storegatev1.GetBooksRequest{})
 		if status.Code(err) != codes.Unimplemented {
 			t.Errorf("got %v, want Unimplemented", err)
 		}

@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"storegate/gateway"
+	"storegate/internal/loop"
 )
 
 // DefaultHoldExpiry is how long the reference central service keeps an
@@ -20,20 +21,30 @@ const DefaultHoldExpiry = time.Hour
 
 // HoldVoider voids stale holds (Ledger.VoidStaleHolds) every tenth of
 // Expiry (at least every second, at most every minute), so that a customer
-// whose sale never completed gets the amount back within about Expiry. Set
-// the exported fields, then call Run.
+// whose sale never completed gets the amount back within about Expiry.
+// Create it with NewHoldVoider, set its exported fields, then call Run.
 type HoldVoider struct {
+	// Ledger holds the holds.
 	Ledger *Ledger
 	// Expiry is how long an uncaptured hold stands before it is voided and
-	// its amount given back; zero means DefaultHoldExpiry.
+	// its amount given back; NewHoldVoider sets DefaultHoldExpiry, and zero
+	// means it too.
 	Expiry time.Duration
-	// Interval is the time between voids; zero means a tenth of Expiry,
-	// within [1s, 1m].
+	// Interval is the time between voids; zero, as NewHoldVoider leaves it,
+	// means a tenth of Expiry within [1s, 1m].
 	Interval time.Duration
-	// Now is the clock a hold's age is measured on; nil means time.Now.
+	// Now is the clock a hold's age is measured on; NewHoldVoider sets
+	// time.Now.
 	Now func() time.Time
-	// Logger receives failures and what was voided; nil discards.
+	// Logger receives failures and what was voided; NewHoldVoider sets one
+	// that discards them.
 	Logger *slog.Logger
+}
+
+// NewHoldVoider returns a voider of the stale holds in l with the default
+// settings.
+func NewHoldVoider(l *Ledger) *HoldVoider {
+	return &HoldVoider{Ledger: l, Expiry: DefaultHoldExpiry, Now: time.Now, Logger: discard}
 }
 
 // Run voids stale holds every Interval until ctx ends. A failed void is
@@ -54,21 +65,14 @@ func (v *HoldVoider) Run(ctx context.Context) {
 	if logger == nil {
 		logger = discard
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n, err := v.Ledger.VoidStaleHolds(now(), expiry)
-			if err != nil {
-				logger.Error("void stale holds", "err", err)
-			} else if n > 0 {
-				logger.Info("voided stale holds", "count", n, "older_than", expiry.String())
-			}
+	loop.Every(ctx, every, func(context.Context) {
+		n, err := v.Ledger.VoidStaleHolds(now(), expiry)
+		if err != nil {
+			logger.Error("void stale holds", "err", err)
+		} else if n > 0 {
+			logger.Info("voided stale holds", "count", n, "older_than", expiry.String())
 		}
-	}
+	})
 }
 
 // voidChunk bounds the holds one VoidStaleHolds transaction voids.

@@ -22,7 +22,8 @@ func TestHoldVoider_Run(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		v := &central.HoldVoider{Ledger: f.Ledger, Expiry: 15 * time.Minute, Interval: time.Millisecond, Now: func() time.Time { return later }}
+		v := central.NewHoldVoider(f.Ledger)
+		v.Expiry, v.Interval, v.Now = 15*time.Minute, time.Millisecond, func() time.Time { return later }
 		v.Run(ctx)
 	}()
 	deadline := time.Now().Add(10 * time.Second)

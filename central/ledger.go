@@ -19,9 +19,9 @@ import (
 	"storegate/internal/groupcommit"
 )
 
-// Defaults of LedgerOptions.
+// Defaults for a Ledger's exported fields.
 const (
-	// DefaultOpenTimeout is how long OpenLedger waits for another process to
+	// DefaultOpenTimeout is how long Open waits for another process to
 	// release the file lock.
 	DefaultOpenTimeout = time.Second
 	// DefaultCurrency is the ledger's currency when none is configured.
@@ -68,23 +68,22 @@ var (
 // currencyPattern is an ISO 4217 alphabetic code.
 var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 
-// LedgerOptions configure OpenLedger. The zero value gives the defaults.
-type LedgerOptions struct {
-	// Timeout is how long to wait for the file lock; zero means
-	// DefaultOpenTimeout.
+// Ledger is the central service's books: accounts, authorizations,
+// settlements, payment codes and published documents, in one bbolt file.
+// Create it with NewLedger, set its exported fields, then Open it; Close it
+// when done. The fields are read once, by Open. Its methods are safe for
+// concurrent use.
+type Ledger struct {
+	// Timeout is how long Open waits for the file lock; NewLedger sets
+	// DefaultOpenTimeout, and zero means it too.
 	Timeout time.Duration
-	// Currency is the one currency the ledger books; empty means
-	// DefaultCurrency.
+	// Currency is the one currency the ledger books; NewLedger sets
+	// DefaultCurrency, and empty means it too.
 	Currency string
 	// Verifier checks payment tokens; its zero value uses the gateway's
 	// default lifetime cap and clock skew.
 	Verifier gateway.TokenVerifier
-}
 
-// Ledger is the central service's books: accounts, authorizations,
-// settlements, payment codes and published documents, in one bbolt file.
-// Its methods are safe for concurrent use.
-type Ledger struct {
 	db       *bolt.DB
 	path     string
 	currency string
@@ -94,37 +93,54 @@ type Ledger struct {
 	commits *groupcommit.Committer
 }
 
-// OpenLedger opens or creates the ledger file at path and creates its
-// buckets. A file locked by another process is an EUNAVAILABLE error once
-// opts.Timeout has passed.
-func OpenLedger(path string, opts LedgerOptions) (*Ledger, error) {
-	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultOpenTimeout
+// NewLedger returns a ledger for the file at path with the default
+// settings. It touches no file until Open.
+func NewLedger(path string) *Ledger {
+	return &Ledger{Timeout: DefaultOpenTimeout, Currency: DefaultCurrency, path: path}
+}
+
+// Open opens or creates the ledger file and creates its buckets. A file
+// locked by another process is an EUNAVAILABLE error once Timeout, or ctx's
+// deadline when that comes first, has passed.
+func (l *Ledger) Open(ctx context.Context) error {
+	if l.db != nil {
+		return fmt.Errorf("open ledger %s: it is open already", l.path)
 	}
-	if opts.Currency == "" {
-		opts.Currency = DefaultCurrency
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("open ledger %s: %w", l.path, err)
 	}
-	if !currencyPattern.MatchString(opts.Currency) {
-		return nil, gateway.Errorf(gateway.EINVALID, "ledger currency %q: want three capital letters (ISO 4217)", opts.Currency)
+	timeout, currency := l.Timeout, l.Currency
+	if timeout <= 0 {
+		timeout = DefaultOpenTimeout
 	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	if currency == "" {
+		currency = DefaultCurrency
+	}
+	if !currencyPattern.MatchString(currency) {
+		return gateway.Errorf(gateway.EINVALID, "ledger currency %q: want three capital letters (ISO 4217)", currency)
+	}
+	path := l.path
 	_, statErr := os.Stat(path)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
 	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, &gateway.Error{
+		return &gateway.Error{
 			Code:    gateway.EUNAVAILABLE,
-			Message: fmt.Sprintf("open ledger %s: the file is locked by another process (waited %s)", path, opts.Timeout),
+			Message: fmt.Sprintf("open ledger %s: the file is locked by another process (waited %s)", path, timeout),
 			Err:     err,
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		return fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	if errors.Is(statErr, fs.ErrNotExist) {
 		// bbolt syncs the new file, not its name: a power cut would lose
 		// the whole ledger.
 		if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("open ledger %s: %w", path, err)
+			return fmt.Errorf("open ledger %s: %w", path, err)
 		}
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -137,20 +153,28 @@ func OpenLedger(path string, opts LedgerOptions) (*Ledger, error) {
 	})
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		return fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	commits := groupcommit.NewCommitter(db)
 	if err := commits.Open(); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		return fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	return &Ledger{db: db, path: path, currency: opts.Currency, verifier: opts.Verifier, commits: commits}, nil
+	l.db, l.currency, l.verifier, l.commits = db, currency, l.Verifier, commits
+	return nil
 }
 
 // Close closes the ledger file. Transactions in flight and authorizations
-// already queued finish first.
-func (l *Ledger) Close() error {
-	_ = l.commits.Close(context.Background()) // no deadline: it never fails
+// already queued finish first; when ctx ends before they have, Close
+// returns ctx's error and leaves the file open while they finish, and a
+// later Close closes it. Close before Open does nothing.
+func (l *Ledger) Close(ctx context.Context) error {
+	if l.db == nil {
+		return nil
+	}
+	if err := l.commits.Close(ctx); err != nil {
+		return fmt.Errorf("close ledger: %w", err)
+	}
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("close ledger: %w", err)
 	}
@@ -174,9 +198,6 @@ func (l *Ledger) update(fn func(*bolt.Tx) error) error {
 
 // Path returns the ledger file's path.
 func (l *Ledger) Path() string { return l.path }
-
-// Currency returns the one currency the ledger books.
-func (l *Ledger) Currency() string { return l.currency }
 
 // Check runs bbolt's consistency check over the whole file and returns every
 // problem it finds, joined; nil means the file is sound.

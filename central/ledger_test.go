@@ -1,6 +1,7 @@
 package central_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -15,15 +16,17 @@ import (
 	"storegate/gateway"
 )
 
-func TestOpenLedger_Locked(t *testing.T) {
+func TestLedger_OpenLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "central.db")
 	MustOpenLedger(t, path)
 
 	start := time.Now()
-	l, err := central.OpenLedger(path, central.LedgerOptions{Timeout: 100 * time.Millisecond})
+	l := central.NewLedger(path)
+	l.Timeout = 100 * time.Millisecond
+	err := l.Open(context.Background())
 	if err == nil {
-		l.Close()
-		t.Fatal("second OpenLedger of a locked file: got no error")
+		l.Close(context.Background())
+		t.Fatal("second Open of a locked file: got no error")
 	}
 	if got := gateway.ErrorCode(err); got != gateway.EUNAVAILABLE {
 		t.Errorf("code: got %q (%v), want %q", got, err, gateway.EUNAVAILABLE)
@@ -42,8 +45,8 @@ func TestOpenLedger_Locked(t *testing.T) {
 func TestLedger_Close(t *testing.T) {
 	const n = 40
 	path := filepath.Join(t.TempDir(), "central.db")
-	l, err := central.OpenLedger(path, central.LedgerOptions{})
-	if err != nil {
+	l := central.NewLedger(path)
+	if err := l.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.SetAccount("acct-1", 1_000_000); err != nil {
@@ -65,7 +68,7 @@ func TestLedger_Close(t *testing.T) {
 		wg.Go(func() { _, errs[i] = l.SubmitSettlements("store-1", []gateway.Settlement{stl(i)}, now) })
 		if i == n/2 {
 			wg.Go(func() {
-				if err := l.Close(); err != nil {
+				if err := l.Close(context.Background()); err != nil {
 					t.Errorf("Close: %v", err)
 				}
 			})
@@ -106,8 +109,10 @@ func TestLedger_Close(t *testing.T) {
 	t.Logf("%d of %d settlements booked before Close", len(booked), n)
 }
 
-func TestOpenLedger_BadCurrency(t *testing.T) {
-	_, err := central.OpenLedger(filepath.Join(t.TempDir(), "central.db"), central.LedgerOptions{Currency: "yen"})
+func TestLedger_OpenBadCurrency(t *testing.T) {
+	l := central.NewLedger(filepath.Join(t.TempDir(), "central.db"))
+	l.Currency = "yen"
+	err := l.Open(context.Background())
 	if got := gateway.ErrorCode(err); got != gateway.EINVALID {
 		t.Errorf("got %q (%v), want %q", got, err, gateway.EINVALID)
 	}
@@ -205,8 +210,8 @@ func TestLedger_PersistsAcrossReopen(t *testing.T) {
 	}
 	req := &gateway.CentralRequest{StoreID: "store-1", Lane: "lane-1", POSTxnID: "txn-1", Credential: tok, Amount: 700, Currency: "JPY"}
 
-	l, err := central.OpenLedger(path, central.LedgerOptions{})
-	if err != nil {
+	l := central.NewLedger(path)
+	if err := l.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.SetAccount("acct-1", 1_000); err != nil {

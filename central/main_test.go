@@ -27,9 +27,9 @@ func TestMain(m *testing.M) {
 // file and that the books balance, then closes it.
 func MustOpenLedger(t testing.TB, path string) *central.Ledger {
 	t.Helper()
-	l, err := central.OpenLedger(path, central.LedgerOptions{})
-	if err != nil {
-		t.Fatalf("OpenLedger: %v", err)
+	l := central.NewLedger(path)
+	if err := l.Open(context.Background()); err != nil {
+		t.Fatalf("Open ledger: %v", err)
 	}
 	t.Cleanup(func() { MustClose(t, l) })
 	return l
@@ -48,9 +48,21 @@ func MustClose(t testing.TB, l *central.Ledger) {
 	} else if err := books.Verify(); err != nil {
 		t.Errorf("books do not balance:\n%v", err)
 	}
-	if err := l.Close(); err != nil {
+	if err := l.Close(context.Background()); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+}
+
+// MustOpenPublisher opens a publisher over l trusting root, and closes it at
+// cleanup.
+func MustOpenPublisher(t testing.TB, l *central.Ledger, root ed25519.PublicKey) *central.Publisher {
+	t.Helper()
+	p := central.NewPublisher(l, root)
+	if err := p.Open(context.Background()); err != nil {
+		t.Fatalf("Open publisher: %v", err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	return p
 }
 
 // fixture is a central service over a real ledger, served over a loopback
@@ -90,9 +102,9 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.RootKey = rootKey
-	f.Publisher, err = central.NewPublisher(f.Ledger, rootPub)
-	if err != nil {
-		t.Fatalf("NewPublisher: %v", err)
+	f.Publisher = central.NewPublisher(f.Ledger, rootPub)
+	if err := f.Publisher.Open(context.Background()); err != nil {
+		t.Fatalf("Open publisher: %v", err)
 	}
 	f.Service = central.NewService(f.Ledger, f.Publisher, func() *gateway.Keyring { return f.Keyring })
 	f.Service.Now = func() time.Time { return f.Now }
@@ -103,7 +115,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	srv := grpc.NewServer()
 	storegatev1.RegisterCentralServiceServer(srv, f.Service)
-	storegatev1.RegisterHQAdminServiceServer(srv, &central.AdminService{Publisher: f.Publisher, Ledger: f.Ledger})
+	storegatev1.RegisterHQAdminServiceServer(srv, central.NewAdminService(f.Publisher, f.Ledger))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -112,7 +124,7 @@ func newFixture(t *testing.T) *fixture {
 		}
 	}()
 	t.Cleanup(func() {
-		f.Publisher.Close()
+		f.Publisher.Close(context.Background())
 		srv.Stop()
 		<-done
 	})

@@ -2,8 +2,10 @@ package central
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -138,18 +140,20 @@ func (l *Ledger) saveDocument(doc Document, list *gateway.FreezeList) error {
 
 // Publisher verifies HQ's signed documents, persists them in the ledger and
 // hands each new publication to the stores' watchers. A watcher that falls
-// behind is dropped rather than allowed to slow Publish down.
+// behind is dropped rather than allowed to slow Publish down. Create it with
+// NewPublisher, set its exported fields, then Open it; Close ends every
+// watch.
 type Publisher struct {
-	// Buffer is each watcher's channel size; zero means DefaultWatchBuffer.
-	// Set it before the first Watch.
+	// Buffer is each watcher's channel size; NewPublisher sets
+	// DefaultWatchBuffer, and zero means it too.
 	Buffer int
-	// Now stamps publications.
+	// Now stamps publications; NewPublisher sets time.Now.
 	Now func() time.Time
 
 	ledger   *Ledger
 	root     ed25519.PublicKey
 	mu       sync.Mutex
-	docs     *publishedDocuments
+	docs     *publishedDocuments // nil until Open
 	keyring  *gateway.Keyring
 	watchers map[*Watcher]struct{}
 	closed   bool
@@ -158,22 +162,57 @@ type Publisher struct {
 // NewPublisher returns a publisher over the documents the ledger holds,
 // trusting root, HQ's root public key: every document is verified against
 // it (and against the policy keys of the latest keyset) before it is
-// published.
-func NewPublisher(l *Ledger, root ed25519.PublicKey) (*Publisher, error) {
-	if len(root) != ed25519.PublicKeySize {
-		return nil, gateway.Errorf(gateway.EINVALID, "publisher: a root public key is required")
+// published. It reads nothing until Open.
+func NewPublisher(l *Ledger, root ed25519.PublicKey) *Publisher {
+	return &Publisher{Buffer: DefaultWatchBuffer, Now: time.Now, ledger: l, root: root, watchers: make(map[*Watcher]struct{})}
+}
+
+// Open loads the documents the ledger holds. It fails when the root key is
+// missing, when the ledger cannot be read, when the published keyset does
+// not verify, and when the publisher is open already or closed.
+func (p *Publisher) Open(ctx context.Context) error {
+	if len(p.root) != ed25519.PublicKeySize {
+		return gateway.Errorf(gateway.EINVALID, "publisher: a root public key is required")
 	}
-	docs, err := l.loadDocuments()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return gateway.Errorf(gateway.EUNAVAILABLE, "open publisher: it is closed")
+	case p.docs != nil:
+		return errors.New("open publisher: it is open already")
+	}
+	docs, err := p.ledger.loadDocuments()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p := &Publisher{Now: time.Now, ledger: l, root: root, docs: docs, watchers: make(map[*Watcher]struct{})}
+	var keyring *gateway.Keyring
 	if docs.keyset != nil {
-		if p.keyring, err = gateway.OpenKeyset(docs.keyset.Raw, root); err != nil {
-			return nil, fmt.Errorf("published keyset: %w", err)
+		if keyring, err = gateway.OpenKeyset(docs.keyset.Raw, p.root); err != nil {
+			return fmt.Errorf("published keyset: %w", err)
 		}
 	}
-	return p, nil
+	p.docs, p.keyring = docs, keyring
+	return nil
+}
+
+// errNotOpen is the cause of the EUNAVAILABLE error of a publisher used
+// before Open.
+var errNotOpen = errors.New("publisher is not open")
+
+// unavailable says why the publisher cannot publish or watch now, or nil
+// when it can. p.mu must be held.
+func (p *Publisher) unavailable() error {
+	switch {
+	case p.closed:
+		return gateway.Errorf(gateway.EUNAVAILABLE, "publisher is closed")
+	case p.docs == nil:
+		return &gateway.Error{Code: gateway.EUNAVAILABLE, Message: errNotOpen.Error(), Err: errNotOpen}
+	}
+	return nil
 }
 
 // Keyring returns the keys of the latest published keyset, or nil before
@@ -198,8 +237,8 @@ func (p *Publisher) Keyring() *gateway.Keyring {
 func (p *Publisher) Publish(kind gateway.DocumentKind, raw []byte) (Document, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return Document{}, false, gateway.Errorf(gateway.EUNAVAILABLE, "publisher is closed")
+	if err := p.unavailable(); err != nil {
+		return Document{}, false, err
 	}
 	doc := Document{Kind: kind, Raw: bytes.Clone(raw), PublishedAt: p.Now().UTC()}
 	var (
@@ -297,6 +336,9 @@ func (p *Publisher) Documents() []Document {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []Document
+	if p.docs == nil {
+		return nil
+	}
 	if p.docs.keyset != nil {
 		out = append(out, *p.docs.keyset)
 	}
@@ -330,8 +372,8 @@ func (p *Publisher) Watch(storeID string, have gateway.DocumentVersions) ([]Docu
 		size = DefaultWatchBuffer
 	}
 	w := &Watcher{p: p, storeID: storeID, c: make(chan Document, size)}
-	if p.closed {
-		w.err = gateway.Errorf(gateway.EUNAVAILABLE, "publisher is closed")
+	if err := p.unavailable(); err != nil {
+		w.err = err
 		close(w.c)
 		return nil, w
 	}
@@ -366,9 +408,10 @@ func (p *Publisher) Watchers() int {
 }
 
 // Close ends every watch, so that streams return and a server can stop
-// gracefully; later Watch and Publish calls fail with EUNAVAILABLE. It is
-// safe to call more than once.
-func (p *Publisher) Close() {
+// gracefully; later Watch and Publish calls fail with EUNAVAILABLE. It
+// waits for nothing, so it always returns nil and ignores ctx. It is safe
+// to call more than once, and before Open.
+func (p *Publisher) Close(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
@@ -376,6 +419,7 @@ func (p *Publisher) Close() {
 	for w := range p.watchers {
 		p.drop(w, gateway.Errorf(gateway.EUNAVAILABLE, "the central service is shutting down"))
 	}
+	return nil
 }
 
 // drop ends a watch with err. p.mu must be held.

@@ -269,7 +269,7 @@ func TestWatchPolicy_PublisherClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitWatchers(t, f.Publisher, 1)
-	f.Publisher.Close()
+	f.Publisher.Close(context.Background())
 	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
 		t.Fatalf("Recv after Close: got %v, want Unavailable", err)
 	}
@@ -281,11 +281,7 @@ func TestWatchPolicy_PublisherClosed(t *testing.T) {
 func TestPublisher_Publish(t *testing.T) {
 	l := MustOpenLedger(t, filepath.Join(t.TempDir(), "central.db"))
 	rootPub, root, _ := gateway.GenerateKey()
-	p, err := central.NewPublisher(l, rootPub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := MustOpenPublisher(t, l, rootPub)
 	s := newSigner(root)
 	mustPublishRaw(t, p, kindPolicy, s.doc(t, kindPolicy, 2))
 
@@ -340,11 +336,7 @@ func TestPublisher_Publish(t *testing.T) {
 func TestPublisher_PolicyKey(t *testing.T) {
 	l := MustOpenLedger(t, filepath.Join(t.TempDir(), "central.db"))
 	rootPub, root, _ := gateway.GenerateKey()
-	p, err := central.NewPublisher(l, rootPub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := MustOpenPublisher(t, l, rootPub)
 	polPub, polKey, _ := gateway.GenerateKey()
 	tokPub, _, _ := gateway.GenerateKey()
 	ks := gateway.NewKeyset(1, time.Now(), tokPub)
@@ -418,11 +410,7 @@ func TestPublisher_FreezeLog(t *testing.T) {
 		}
 	})
 	t.Run("SurvivesReopen", func(t *testing.T) {
-		p, err := central.NewPublisher(f.Ledger, f.RootKey.Public().(ed25519.PublicKey))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
+		p := MustOpenPublisher(t, f.Ledger, f.RootKey.Public().(ed25519.PublicKey))
 		initial, w := p.Watch("store-1", gateway.DocumentVersions{})
 		defer w.Close()
 		if len(initial) != 2 || initial[0].Version != 7 || !initial[0].Snapshot || initial[1].Version != 8 {
@@ -434,11 +422,7 @@ func TestPublisher_FreezeLog(t *testing.T) {
 func TestPublisher_SlowWatcher(t *testing.T) {
 	l := MustOpenLedger(t, filepath.Join(t.TempDir(), "central.db"))
 	rootPub, root, _ := gateway.GenerateKey()
-	p, err := central.NewPublisher(l, rootPub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := MustOpenPublisher(t, l, rootPub)
 	p.Buffer = 2
 	s := newSigner(root)
 
@@ -487,29 +471,25 @@ drain:
 
 func TestPublisher_PersistsAcrossReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "central.db")
-	l, err := central.OpenLedger(path, central.LedgerOptions{})
-	if err != nil {
+	l := central.NewLedger(path)
+	if err := l.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rootPub, root, _ := gateway.GenerateKey()
-	p, err := central.NewPublisher(l, rootPub)
-	if err != nil {
+	p := central.NewPublisher(l, rootPub)
+	if err := p.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	s := newSigner(root)
 	mustPublishRaw(t, p, kindKeyset, s.doc(t, kindKeyset, 3))
 	mustPublishRaw(t, p, kindPolicy, s.policy(t, "store-1", 4))
-	p.Close()
-	if err := l.Close(); err != nil {
+	p.Close(context.Background())
+	if err := l.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
 	l = MustOpenLedger(t, path)
-	p, err = central.NewPublisher(l, rootPub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p = MustOpenPublisher(t, l, rootPub)
 	docs := p.Documents()
 	if len(docs) != 2 || docs[0].Version != 3 || !bytes.Equal(docs[0].Raw, s.doc(t, kindKeyset, 3)) ||
 		docs[1].StoreID != "store-1" || docs[1].Version != 4 {
@@ -523,8 +503,8 @@ func TestPublisher_PersistsAcrossReopen(t *testing.T) {
 	}
 	t.Run("ErrOtherRoot", func(t *testing.T) {
 		other, _, _ := gateway.GenerateKey()
-		if _, err := central.NewPublisher(l, other); err == nil {
-			t.Error("NewPublisher with another root over a keyset the first signed: got no error")
+		if err := central.NewPublisher(l, other).Open(context.Background()); err == nil {
+			t.Error("Open of a publisher with another root over a keyset the first signed: got no error")
 		}
 	})
 }
@@ -571,11 +551,7 @@ func TestAdminService(t *testing.T) {
 func TestPublisher_MaxVersionStep(t *testing.T) {
 	l := MustOpenLedger(t, filepath.Join(t.TempDir(), "central.db"))
 	rootPub, root, _ := gateway.GenerateKey()
-	p, err := central.NewPublisher(l, rootPub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := MustOpenPublisher(t, l, rootPub)
 	s := newSigner(root)
 	doc := func(t *testing.T, kind gateway.DocumentKind, version uint64) []byte {
 		if kind != kindPolicy {

@@ -28,20 +28,25 @@ var (
 )
 
 // Server owns HQ's two gRPC servers: the stores' CentralService (Service),
-// with grpc.health.v1 and reflection, on one listener, and the operators'
-// HQAdminService (Admin), with reflection, on another that must be reachable
-// only by HQ's operators. Set the exported fields, then Open; Close drains
-// and stops both.
+// with grpc.health.v1 and reflection, on Listener, and the operators'
+// HQAdminService (Admin), with reflection, on AdminListener, which must be
+// reachable only by HQ's operators. Create it with NewServer, set its
+// exported fields, then Open; Close drains and stops both.
 type Server struct {
 	// Service serves the stores.
 	Service *Service
 	// Admin serves HQ's operators.
 	Admin *AdminService
+	// Listener is where the stores connect; Open requires it.
+	Listener net.Listener
+	// AdminListener is where HQ's operators connect; Open requires it.
+	AdminListener net.Listener
 	// Creds, when set, are the stores' listener's transport credentials
 	// (TLS, mutual when it requires client certificates); nil serves
 	// plaintext. The admin listener is plaintext.
 	Creds credentials.TransportCredentials
-	// Logger receives a line when a server stops on its own; nil discards.
+	// Logger receives a line when a server stops on its own; NewServer
+	// sets one that discards them.
 	Logger *slog.Logger
 
 	stores *grpc.Server
@@ -50,16 +55,26 @@ type Server struct {
 	wg     sync.WaitGroup
 }
 
-// Open serves Service on ln and Admin on adminLn in the background. It
-// returns an error, and serves nothing, when Service or Admin is unset or
-// the server was opened before. Close stops both and closes the listeners.
-func (s *Server) Open(ln, adminLn net.Listener) error {
+// NewServer returns a server of svc to the stores and admin to HQ's
+// operators. It listens on nothing until Open.
+func NewServer(svc *Service, admin *AdminService) *Server {
+	return &Server{Service: svc, Admin: admin, Logger: discard}
+}
+
+// Open serves Service on Listener and Admin on AdminListener in the
+// background. It returns an error, and serves nothing, when Service, Admin
+// or a listener is unset or the server was opened before. Close stops both
+// and closes the listeners.
+func (s *Server) Open() error {
 	switch {
 	case s.Service == nil || s.Admin == nil:
 		return errors.New("hq server: Service and Admin are required")
+	case s.Listener == nil || s.AdminListener == nil:
+		return errors.New("hq server: Listener and AdminListener are required")
 	case s.stores != nil:
 		return errors.New("hq server: already opened")
 	}
+	ln, adminLn := s.Listener, s.AdminListener
 	logger := s.Logger
 	if logger == nil {
 		logger = discard
@@ -104,7 +119,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.health.Shutdown()
 	if s.Service.Publisher != nil {
-		s.Service.Publisher.Close()
+		_ = s.Service.Publisher.Close(ctx) // it waits for nothing
 	}
 	var err error
 	for _, srv := range []*grpc.Server{s.admin, s.stores} {

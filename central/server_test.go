@@ -43,8 +43,9 @@ func TestServer_OpenClose(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	ln, adminLn := loopback(t), loopback(t)
-	srv := &central.Server{Service: f.Service, Admin: &central.AdminService{Publisher: f.Publisher}}
-	if err := srv.Open(ln, adminLn); err != nil {
+	srv := central.NewServer(f.Service, central.NewAdminService(f.Publisher, nil))
+	srv.Listener, srv.AdminListener = ln, adminLn
+	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close(context.Background()) })
@@ -63,7 +64,7 @@ func TestServer_OpenClose(t *testing.T) {
 		}
 	})
 	t.Run("ErrOpenTwice", func(t *testing.T) {
-		if err := srv.Open(loopback(t), loopback(t)); err == nil {
+		if err := srv.Open(); err == nil {
 			t.Fatal("second Open: nil error, want one")
 		}
 	})

@@ -181,10 +181,11 @@ func startReader(t *testing.T, cfg devices.ReaderConfig, opener devices.Opener) 
 	t.Helper()
 	logger, logs := newLogger(t)
 	hub := devices.NewScanHub()
-	r, err := devices.NewReader(cfg, hub, logger)
-	if err != nil {
-		t.Fatalf("NewReader: %v", err)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config: %v", err)
 	}
+	r := devices.NewReader(cfg, hub)
+	r.Logger = logger
 	if opener != nil {
 		r.Opener = opener
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"storegate/gateway"
+	"storegate/internal/loop"
 )
 
 // DefaultPurgeInterval is how often an open Manager makes its hub forget
@@ -19,16 +20,20 @@ const DefaultPurgeInterval = 10 * time.Second
 // Manager runs the Readers of all of a store's lanes and is the lanes'
 // scanners as the domain sees them: it hands out held credentials
 // (gateway.ScanSource), streams each lane's scans and reports the scanners'
-// state (gateway.ScanFeed). Add the lanes, then Open; Close stops them all.
+// state (gateway.ScanFeed). Create it with NewManager, set its exported
+// fields, Add the lanes, then Open; Close stops them all.
 type Manager struct {
 	// Hub receives every lane's scans.
 	Hub *ScanHub
-	// Logger is handed to each Reader; nil discards logs.
+	// Logger is handed to each Reader Add makes; NewManager sets one that
+	// discards logs.
 	Logger *slog.Logger
-	// Opener opens the devices; nil means OpenSerial.
+	// Opener opens the devices of the Readers Add makes; NewManager sets
+	// OpenSerial.
 	Opener Opener
 	// PurgeInterval is how often the hub forgets expired credentials while
-	// the Manager is open; zero means DefaultPurgeInterval.
+	// the Manager is open; NewManager sets DefaultPurgeInterval, and zero
+	// means it too.
 	PurgeInterval time.Duration
 
 	mu      sync.Mutex
@@ -37,9 +42,10 @@ type Manager struct {
 	wg      sync.WaitGroup
 }
 
-// NewManager returns a Manager that publishes to hub and logs to logger.
-func NewManager(hub *ScanHub, logger *slog.Logger) *Manager {
-	return &Manager{Hub: hub, Logger: logger}
+// NewManager returns a Manager that publishes to hub, with the default
+// settings. It opens no device until Open.
+func NewManager(hub *ScanHub) *Manager {
+	return &Manager{Hub: hub, Logger: slog.New(slog.DiscardHandler), Opener: OpenSerial, PurgeInterval: DefaultPurgeInterval}
 }
 
 // Add configures a lane's scanner. It returns an error for an invalid
@@ -59,9 +65,15 @@ func (m *Manager) Add(cfg ReaderConfig) (*Reader, error) {
 			return nil, fmt.Errorf("scanner manager: device %q is already used by lane %q", cfg.Device, r.Config.Lane)
 		}
 	}
-	r, err := NewReader(cfg, m.Hub, m.Logger)
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if m.Hub == nil {
+		return nil, errors.New("scanner manager: a ScanHub is required")
+	}
+	r := NewReader(cfg, m.Hub)
+	if m.Logger != nil {
+		r.Logger = m.Logger
 	}
 	if m.Opener != nil {
 		r.Opener = m.Opener
@@ -108,29 +120,27 @@ func (m *Manager) purge(ctx context.Context) {
 	if interval <= 0 {
 		interval = DefaultPurgeInterval
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			m.Hub.Purge()
-		}
-	}
+	loop.Every(ctx, interval, func(context.Context) { m.Hub.Purge() })
 }
 
-// Close stops every Reader and waits for them to release their devices. It is
-// safe to call more than once and before Open.
-func (m *Manager) Close() error {
+// Close stops every Reader and waits for them to release their devices,
+// until ctx ends: then it returns ctx's error and they finish on their own.
+// It is safe to call more than once and before Open.
+func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	cancel := m.cancel
 	m.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
-	m.wg.Wait()
-	return nil
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("scanner manager: scanners still closing: %w", ctx.Err())
+	}
 }
 
 // Scanners returns every lane scanner's state in the order the lanes were

@@ -1,6 +1,7 @@
 package devices_test
 
 import (
+	"context"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,7 +14,8 @@ import (
 func TestManager_Lanes(t *testing.T) {
 	logger, _ := newLogger(t)
 	hub := devices.NewScanHub()
-	m := devices.NewManager(hub, logger)
+	m := devices.NewManager(hub)
+	m.Logger = logger
 	a, b := newScanner(t), newScanner(t)
 	if _, err := m.Add(devices.ReaderConfig{Lane: "1", Device: a.link}); err != nil {
 		t.Fatal(err)
@@ -38,7 +40,7 @@ func TestManager_Lanes(t *testing.T) {
 	closed := false
 	t.Cleanup(func() {
 		if !closed {
-			m.Close()
+			m.Close(context.Background())
 		}
 	})
 	if err := m.Open(); err == nil {
@@ -82,7 +84,7 @@ func TestManager_Lanes(t *testing.T) {
 
 	done := make(chan struct{})
 	go func() {
-		m.Close()
+		m.Close(context.Background())
 		close(done)
 	}()
 	select {
@@ -96,7 +98,7 @@ func TestManager_Lanes(t *testing.T) {
 			t.Errorf("lane %s up after Close", st.Lane)
 		}
 	}
-	if err := m.Close(); err != nil {
+	if err := m.Close(context.Background()); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
 }
@@ -107,7 +109,8 @@ func TestManager_Lanes(t *testing.T) {
 func TestManager_ScanFeed(t *testing.T) {
 	logger, _ := newLogger(t)
 	hub := devices.NewScanHub()
-	m := devices.NewManager(hub, logger)
+	m := devices.NewManager(hub)
+	m.Logger = logger
 	a := newScanner(t)
 	if _, err := m.Add(devices.ReaderConfig{Lane: "1", Device: a.link}); err != nil {
 		t.Fatal(err)
@@ -115,7 +118,7 @@ func TestManager_ScanFeed(t *testing.T) {
 	if err := m.Open(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close() })
+	t.Cleanup(func() { m.Close(context.Background()) })
 	events, err := m.WatchScans(t.Context(), "1")
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +170,7 @@ func TestManager_Purges(t *testing.T) {
 	hub := devices.NewScanHub()
 	// With no lane configured, only the purge reads the hub's clock.
 	hub.Now = func() time.Time { reads.Add(1); return time.Now() }
-	m := devices.NewManager(hub, nil)
+	m := devices.NewManager(hub)
 	m.PurgeInterval = time.Millisecond
 	if err := m.Open(); err != nil {
 		t.Fatal(err)
@@ -175,12 +178,12 @@ func TestManager_Purges(t *testing.T) {
 	deadline := time.Now().Add(waitLimit)
 	for reads.Load() < 3 {
 		if time.Now().After(deadline) {
-			m.Close()
+			m.Close(context.Background())
 			t.Fatalf("the hub was purged %d times in %s, want 3", reads.Load(), waitLimit)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if err := m.Close(); err != nil {
+	if err := m.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -115,16 +115,16 @@ type Status struct {
 }
 
 // Reader reads one lane's scanner and publishes what it scans to a ScanHub.
-// Set its fields before Run; NewReader fills them.
+// Create it with NewReader, set its exported fields, then call Run.
 type Reader struct {
 	// Config describes the scanner.
 	Config ReaderConfig
 	// Hub receives the scans.
 	Hub *ScanHub
 	// Logger receives connection changes, scans (credentials only by
-	// fingerprint) and drops; nil discards them.
+	// fingerprint) and drops; NewReader sets one that discards them.
 	Logger *slog.Logger
-	// Opener opens the device; nil means OpenSerial.
+	// Opener opens the device; NewReader sets OpenSerial.
 	Opener Opener
 
 	running atomic.Bool
@@ -134,18 +134,12 @@ type Reader struct {
 	rejected uint64
 }
 
-// NewReader returns a Reader for cfg that publishes to hub and logs to logger
-// (nil discards logs). It returns an error naming the field if cfg cannot
-// work, so that a daemon refuses a bad configuration at start rather than
-// retrying it forever.
-func NewReader(cfg ReaderConfig, hub *ScanHub, logger *slog.Logger) (*Reader, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if hub == nil {
-		return nil, errors.New("scanner reader: a ScanHub is required")
-	}
-	return &Reader{Config: cfg, Hub: hub, Logger: logger, Opener: OpenSerial}, nil
+// NewReader returns a Reader for cfg that publishes to hub, with the
+// default settings. It opens nothing until Run, which refuses a cfg that
+// cannot work; check cfg with Validate first (Manager.Add does), so that a
+// daemon refuses a bad configuration at start rather than at Run.
+func NewReader(cfg ReaderConfig, hub *ScanHub) *Reader {
+	return &Reader{Config: cfg, Hub: hub, Logger: slog.New(slog.DiscardHandler), Opener: OpenSerial}
 }
 
 // Status returns a snapshot of the Reader's state.

@@ -388,7 +388,9 @@ func TestReader_NeverLogsCredential(t *testing.T) {
 	}
 }
 
-func TestNewReader_Invalid(t *testing.T) {
+// A configuration that cannot work is refused by Manager.Add, at start, and
+// by Run, naming the field.
+func TestReader_Invalid(t *testing.T) {
 	hub := devices.NewScanHub()
 	for _, tt := range []struct {
 		name  string
@@ -403,14 +405,20 @@ func TestNewReader_Invalid(t *testing.T) {
 		{"Backoff", devices.ReaderConfig{Lane: "1", Device: "/dev/ttyACM0", BackoffMin: time.Second, BackoffMax: time.Millisecond}, "Backoff"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := devices.NewReader(tt.cfg, hub, nil)
-			if err == nil || !strings.Contains(err.Error(), tt.field) {
-				t.Errorf("got %v, want an error naming %s", err, tt.field)
+			if _, err := devices.NewManager(hub).Add(tt.cfg); err == nil || !strings.Contains(err.Error(), tt.field) {
+				t.Errorf("Add: got %v, want an error naming %s", err, tt.field)
+			}
+			if err := devices.NewReader(tt.cfg, hub).Run(t.Context()); err == nil || !strings.Contains(err.Error(), tt.field) {
+				t.Errorf("Run: got %v, want an error naming %s", err, tt.field)
 			}
 		})
 	}
-	if _, err := devices.NewReader(devices.ReaderConfig{Lane: "1", Device: "/dev/ttyACM0"}, nil, nil); err == nil {
-		t.Error("nil hub: got no error")
+	valid := devices.ReaderConfig{Lane: "1", Device: "/dev/ttyACM0"}
+	if _, err := devices.NewManager(nil).Add(valid); err == nil {
+		t.Error("Add with a nil hub: got no error")
+	}
+	if err := devices.NewReader(valid, nil).Run(t.Context()); err == nil {
+		t.Error("Run with a nil hub: got no error")
 	}
 }
 

@@ -22,27 +22,39 @@ const (
 // Forwarder drains the outbox to the central service (DESIGN.md,
 // "Settlements"): in batches bounded in size and time, in the order they were
 // queued, retrying with exponential backoff and full jitter, deleting a
-// record only once central has acknowledged its id. Set the exported fields,
-// then call Run; Notify and Flush may be called from any goroutine.
+// record only once central has acknowledged its id. Create it with
+// NewForwarder, set its exported fields, then call Run; Notify and Flush may
+// be called from any goroutine.
 type Forwarder struct {
+	// StoreID names this store to central.
 	StoreID string
-	Store   Store
+	// Store holds the outbox.
+	Store Store
+	// Central books the settlements.
 	Central Central
-	// Batch is the most settlements sent in one call.
+	// Batch is the most settlements sent in one call; NewForwarder sets
+	// DefaultForwardBatch, and zero means it too.
 	Batch int
 	// BatchWait bounds how long a new settlement waits for others to share
 	// its call: the forwarder sends once Batch settlements were queued or
-	// BatchWait after the first of them, whichever comes first. Zero means
-	// DefaultForwardBatchWait; negative sends at once.
+	// BatchWait after the first of them, whichever comes first.
+	// NewForwarder sets DefaultForwardBatchWait, and zero means it too;
+	// negative sends at once.
 	BatchWait time.Duration
 	// Interval is how often the outbox is looked at when nothing wakes the
-	// forwarder.
-	Interval   time.Duration
+	// forwarder; NewForwarder sets DefaultForwardInterval.
+	Interval time.Duration
+	// MinBackoff and MaxBackoff bound the wait after a failed call;
+	// NewForwarder sets DefaultForwardMinBackoff and
+	// DefaultForwardMaxBackoff.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
-	// Timeout bounds one call to central.
+	// Timeout bounds one call to central; NewForwarder sets
+	// DefaultForwardTimeout.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// Logger receives failed rounds and disputed settlements; NewForwarder
+	// sets one that discards them.
+	Logger *slog.Logger
 	// Contact, when set, is told whether each call reached central.
 	Contact func(ok bool)
 
@@ -52,6 +64,23 @@ type Forwarder struct {
 	// flush; queued counts them.
 	full   chan struct{}
 	queued atomic.Int64
+}
+
+// NewForwarder returns a forwarder of store storeID's outbox in store to
+// central, with the default settings.
+func NewForwarder(storeID string, store Store, central Central) *Forwarder {
+	return &Forwarder{
+		StoreID:    storeID,
+		Store:      store,
+		Central:    central,
+		Batch:      DefaultForwardBatch,
+		BatchWait:  DefaultForwardBatchWait,
+		Interval:   DefaultForwardInterval,
+		MinBackoff: DefaultForwardMinBackoff,
+		MaxBackoff: DefaultForwardMaxBackoff,
+		Timeout:    DefaultForwardTimeout,
+		Logger:     slog.New(slog.DiscardHandler),
+	}
 }
 
 // defaults fills the defaults once, before the first Notify, Flush or Run.
@@ -153,11 +182,18 @@ func sleep(ctx context.Context, d time.Duration, early chan struct{}) bool {
 	return true
 }
 
-// backoff is exponential with full jitter: uniform in [0, min(max, base·2ⁿ)).
+// backoff is the wait after failures failed rounds in a row.
 func (f *Forwarder) backoff(failures int) time.Duration {
-	ceil := f.MaxBackoff
+	return jitteredBackoff(f.MinBackoff, f.MaxBackoff, failures)
+}
+
+// jitteredBackoff is exponential backoff with full jitter, the forwarder's
+// and the policy watcher's: uniform in [1ms, min(max, min·2ⁿ⁻¹) + 1ms) after
+// n failures in a row.
+func jitteredBackoff(minWait, maxWait time.Duration, failures int) time.Duration {
+	ceil := maxWait
 	if failures < 30 {
-		if d := f.MinBackoff << (failures - 1); d > 0 && d < ceil {
+		if d := minWait << (failures - 1); d > 0 && d < ceil {
 			ceil = d
 		}
 	}

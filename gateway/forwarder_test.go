@@ -31,7 +31,7 @@ func TestForwarder_PartialAcknowledgement(t *testing.T) {
 	h := offlineHarness(t, caps)
 	ids := offlineSales(t, h, 4, 1000)
 	h.central.set(func(c *fakeCentral) { c.holdBack = map[string]bool{ids[1]: true, ids[3]: true} })
-	f := &gateway.Forwarder{StoreID: "store-0001", Store: h.store, Central: h.central}
+	f := gateway.NewForwarder("store-0001", h.store, h.central)
 
 	n, err := f.Flush(ctx)
 	if err != nil || n != 2 {
@@ -75,7 +75,7 @@ func TestForwarder_RefusedKeptDisputed(t *testing.T) {
 	h := offlineHarness(t, caps)
 	ids := offlineSales(t, h, 2, 1500)
 	h.central.set(func(c *fakeCentral) { c.refuse = map[string]bool{ids[0]: true} })
-	f := &gateway.Forwarder{StoreID: "store-0001", Store: h.store, Central: h.central}
+	f := gateway.NewForwarder("store-0001", h.store, h.central)
 	if n, err := f.Flush(ctx); err != nil || n != 2 {
 		t.Fatalf("flush = %d, %v; want 2 acknowledged", n, err)
 	}
@@ -131,7 +131,8 @@ func TestForwarder_BatchBounds(t *testing.T) {
 	h := newHarness(t)
 	central := &recordingCentral{fakeCentral: h.central, arrived: make(chan struct{}, 100)}
 	const wait = time.Second
-	f := &gateway.Forwarder{StoreID: "store-0001", Store: h.store, Central: central, Batch: 3, BatchWait: wait, Interval: time.Hour}
+	f := gateway.NewForwarder("store-0001", h.store, central)
+	f.Batch, f.BatchWait, f.Interval = 3, wait, time.Hour
 	h.gw.Committed = f.Notify
 	done := make(chan struct{})
 	go func() { f.Run(ctx); close(done) }()

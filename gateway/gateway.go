@@ -20,30 +20,41 @@ const (
 	DefaultCurrency = "JPY"
 )
 
-// Gateway decides payments for one store (DESIGN.md, "The decision"). Set the
-// exported fields, call Open, then Authorize and Reverse from any number of
-// goroutines.
+// Gateway decides payments for one store (DESIGN.md, "The decision").
+// Create it with NewGateway, set its exported fields, call Open, then
+// Authorize and Reverse from any number of goroutines; Close stops taking
+// decisions. The Store and Central stay the caller's to close.
 type Gateway struct {
 	// StoreID names this store to the central service.
 	StoreID string
-	// Currency is the only currency the store takes.
+	// Currency is the only currency the store takes; NewGateway sets
+	// DefaultCurrency.
 	Currency string
-	Store    Store
-	Central  Central
+	// Store holds everything the gateway decides and queues.
+	Store Store
+	// Central is the central service, asked first about every sale.
+	Central Central
 	// Scans resolves scan ids; nil when the gateway has no scanners.
 	Scans ScanSource
 	// RootKey is HQ's root public key, which signs keysets.
-	RootKey  ed25519.PublicKey
+	RootKey ed25519.PublicKey
+	// Verifier checks tokens; its zero value uses the default lifetime cap
+	// and clock skew.
 	Verifier TokenVerifier
-	// CentralTimeout bounds each call to the central service.
+	// CentralTimeout bounds each call to the central service; NewGateway
+	// sets DefaultCentralTimeout.
 	CentralTimeout time.Duration
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// Now is the clock decisions are made on; NewGateway sets time.Now.
+	Now func() time.Time
+	// Logger receives the decisions' log lines (a token only by its
+	// fingerprint); NewGateway sets one that discards them.
+	Logger *slog.Logger
 	// Committed, when set, is called after each durable commit that queued
 	// a settlement, to wake the forwarder.
 	Committed func()
-	// Breaker decides when central is not worth asking (nil: a Breaker
-	// with the defaults, on Now).
+	// Breaker decides when central is not worth asking; NewGateway sets a
+	// Breaker with the defaults, whose clock Open makes Now when it has
+	// none.
 	Breaker *Breaker
 	// Offline says what may be approved when central cannot answer: the
 	// offline caps and which goods policy lets be sold offline. Nil
@@ -67,9 +78,30 @@ type Gateway struct {
 	mu       sync.Mutex
 	inflight map[IdempotencyKey]chan struct{}
 	tokens   map[string]struct{}
+	closed   bool
 }
 
-// Open fills defaults and loads the keyset the store holds.
+// NewGateway returns the gateway of store storeID, keeping its state in
+// store, asking central, and trusting the keysets root signs, with the
+// default settings. It reads nothing until Open.
+func NewGateway(storeID string, store Store, central Central, root ed25519.PublicKey) *Gateway {
+	return &Gateway{
+		StoreID:        storeID,
+		Currency:       DefaultCurrency,
+		Store:          store,
+		Central:        central,
+		RootKey:        root,
+		CentralTimeout: DefaultCentralTimeout,
+		Now:            time.Now,
+		Logger:         slog.New(slog.DiscardHandler),
+		Breaker:        &Breaker{},
+		inflight:       make(map[IdempotencyKey]chan struct{}),
+		tokens:         make(map[string]struct{}),
+	}
+}
+
+// Open checks the fields and loads the keyset, the policies and the freeze
+// list the store holds.
 func (g *Gateway) Open(ctx context.Context) error {
 	if g.Store == nil || g.Central == nil {
 		return errors.New("gateway: Store and Central are required")
@@ -98,8 +130,12 @@ func (g *Gateway) Open(ctx context.Context) error {
 	if g.Breaker.Now == nil {
 		g.Breaker.Now = g.Now
 	}
-	g.inflight = make(map[IdempotencyKey]chan struct{})
-	g.tokens = make(map[string]struct{})
+	g.mu.Lock()
+	if g.inflight == nil {
+		g.inflight = make(map[IdempotencyKey]chan struct{})
+		g.tokens = make(map[string]struct{})
+	}
+	g.mu.Unlock()
 	raw, _, err := g.Store.LoadDocument(ctx, DocumentKeyset)
 	if err != nil {
 		return fmt.Errorf("load keyset: %w", err)
@@ -117,12 +153,42 @@ func (g *Gateway) Open(ctx context.Context) error {
 	return g.loadFreeze(ctx)
 }
 
+// Close stops taking decisions: Authorize and Reverse calls from now on
+// fail with EUNAVAILABLE, and Close waits for the calls in flight to commit
+// their decisions (or fail) until ctx ends, when it returns ctx's error and
+// they go on by themselves. It closes neither the Store nor Central. It may
+// be called more than once, and before Open.
+func (g *Gateway) Close(ctx context.Context) error {
+	for {
+		g.mu.Lock()
+		g.closed = true
+		var wait chan struct{}
+		for _, done := range g.inflight {
+			wait = done
+			break
+		}
+		g.mu.Unlock()
+		if wait == nil {
+			return nil
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return fmt.Errorf("gateway: decisions still in flight: %w", ctx.Err())
+		}
+	}
+}
+
 // lockKey makes concurrent calls with one idempotency key take turns, so a
 // POS that retries while its first call is still running gets the first
 // call's answer instead of a second decision.
 func (g *Gateway) lockKey(ctx context.Context, key IdempotencyKey) (func(), error) {
 	for {
 		g.mu.Lock()
+		if g.closed {
+			g.mu.Unlock()
+			return nil, Errorf(EUNAVAILABLE, "the gateway is shutting down; try again")
+		}
 		wait, busy := g.inflight[key]
 		if !busy {
 			done := make(chan struct{})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"storegate/gateway"
+	"storegate/gateway/gatewaytest"
 	"storegate/storecache"
 )
 
@@ -113,8 +114,8 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) open(t *testing.T, root ed25519.PublicKey) {
 	t.Helper()
-	st, err := storecache.Open(h.path, storecache.Options{})
-	if err != nil {
+	st := storecache.NewStore(h.path)
+	if err := st.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	h.store = st
@@ -125,16 +126,11 @@ func (h *harness) open(t *testing.T, root ed25519.PublicKey) {
 		if err := st.Check(); err != nil {
 			t.Errorf("bbolt check: %v", err)
 		}
-		st.Close()
+		st.Close(context.Background())
 	})
-	h.gw = &gateway.Gateway{
-		StoreID:        "store-0001",
-		Store:          st,
-		Central:        h.central,
-		RootKey:        root,
-		CentralTimeout: 200 * time.Millisecond,
-		Now:            func() time.Time { return h.now },
-	}
+	h.gw = gateway.NewGateway("store-0001", st, h.central, root)
+	h.gw.CentralTimeout = 200 * time.Millisecond
+	h.gw.Now = func() time.Time { return h.now }
 	if err := h.gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +142,7 @@ func (h *harness) restart(t *testing.T) {
 	if err := h.store.Check(); err != nil {
 		t.Errorf("bbolt check: %v", err)
 	}
-	if err := h.store.Close(); err != nil {
+	if err := h.store.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	h.open(t, h.rootKey.Public().(ed25519.PublicKey))
@@ -446,6 +442,50 @@ func TestGateway_SurvivesRestart(t *testing.T) {
 	wantDecline(t, res, gateway.ReasonReplayed)
 }
 
+// Close refuses new decisions, waits for the one in flight to commit, and
+// gives up when its context ends first.
+func TestGateway_Close(t *testing.T) {
+	h := newHarness(t)
+	central := gatewaytest.NewHeldCentral(1)
+	h.gw.Central, h.gw.CentralTimeout = central, time.Minute
+	type answer struct {
+		res *gateway.AuthorizeResult
+		err error
+	}
+	inFlight := make(chan answer, 1)
+	go func() {
+		res, err := h.gw.Authorize(context.Background(), basket("1", "txn-in-flight", h.mint(t, "acct-1")))
+		inFlight <- answer{res, err}
+	}()
+	<-central.Entered
+
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.gw.Close(ended); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close with a decision in flight and its context ended: got %v, want context.Canceled", err)
+	}
+	t.Run("ErrClosed", func(t *testing.T) {
+		_, err := h.gw.Authorize(context.Background(), basket("2", "txn-after-close", h.mint(t, "acct-1")))
+		if got := gateway.ErrorCode(err); got != gateway.EUNAVAILABLE {
+			t.Errorf("Authorize after Close: got %q (%v), want %q", got, err, gateway.EUNAVAILABLE)
+		}
+	})
+
+	closed := make(chan error, 1)
+	go func() { closed <- h.gw.Close(context.Background()) }()
+	close(central.Release)
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	a := <-inFlight
+	if a.err != nil || !a.res.Decision.Approved {
+		t.Fatalf("the decision in flight: got %+v, %v, want approved", a.res, a.err)
+	}
+	if got, err := h.store.LookupDecision(context.Background(), gateway.IdempotencyKey{Lane: "1", POSTxnID: "txn-in-flight"}); err != nil || got == nil {
+		t.Errorf("the decision in flight after Close: got %v, %v, want it stored", got, err)
+	}
+}
+
 func TestGateway_Reverse(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
@@ -487,7 +527,8 @@ func TestForwarder_Flush(t *testing.T) {
 	if _, err := h.gw.Reverse(ctx, &gateway.ReverseRequest{Lane: "1", POSTxnID: "t0", Reason: "returned", Caller: posLane1}); err != nil {
 		t.Fatal(err)
 	}
-	f := &gateway.Forwarder{StoreID: "store-0001", Store: h.store, Central: h.central, Batch: 2}
+	f := gateway.NewForwarder("store-0001", h.store, h.central)
+	f.Batch = 2
 	t.Run("CentralDown", func(t *testing.T) {
 		h.central.set(func(c *fakeCentral) { c.down = true })
 		if _, err := f.Flush(ctx); err == nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"storegate/gateway"
+	"storegate/gateway/gatewaytest"
 	documentv1 "storegate/proto/storegate/document/v1"
 	"storegate/storecache"
 )
@@ -298,31 +299,6 @@ func TestGateway_LimitConcurrentLanes(t *testing.T) {
 	t.Logf("sold %d JPY, declined %d sales", sold.Load(), declined.Load())
 }
 
-// barrierCentral approves only once n calls are waiting, so that their
-// decisions race to the commit.
-type barrierCentral struct {
-	fakeCentral
-	n       int
-	mu      sync.Mutex
-	waiting int
-	all     chan struct{}
-}
-
-func (c *barrierCentral) Authorize(ctx context.Context, req *gateway.CentralRequest) (*gateway.CentralResult, error) {
-	c.mu.Lock()
-	c.waiting++
-	if c.waiting == c.n {
-		close(c.all)
-	}
-	c.mu.Unlock()
-	select {
-	case <-c.all:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return c.fakeCentral.Authorize(ctx, req)
-}
-
 // TestGateway_LimitRecheckAtCommit: two gateways on one store file share no
 // reservations, so both pre-checks pass and central approves both; the
 // re-check inside the commit's transaction lets one through and declines
@@ -331,11 +307,11 @@ func TestGateway_LimitRecheckAtCommit(t *testing.T) {
 	h := newHarness(t)
 	h.applyPolicy(t, policyDoc(1, &documentv1.Rule{Id: "gift-cards", Categories: []string{"giftcard"},
 		MaxAmountPerStore: 100000, StoreWindowSeconds: 3600}))
-	central := &barrierCentral{n: 2, all: make(chan struct{})}
+	central := gatewaytest.NewHeldCentral(2)
 	gws := make([]*gateway.Gateway, 2)
 	for i := range gws {
-		gws[i] = &gateway.Gateway{StoreID: "store-0001", Store: h.store, Central: central, RootKey: h.gw.RootKey,
-			CentralTimeout: 5 * time.Second, Now: func() time.Time { return h.now }}
+		gws[i] = gateway.NewGateway("store-0001", h.store, central, h.gw.RootKey)
+		gws[i].CentralTimeout, gws[i].Now = 5*time.Second, func() time.Time { return h.now }
 		if err := gws[i].Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -353,6 +329,10 @@ func TestGateway_LimitRecheckAtCommit(t *testing.T) {
 			results[i] = res
 		})
 	}
+	// Both decisions are at central before either may go on to commit.
+	<-central.Entered
+	<-central.Entered
+	close(central.Release)
 	wg.Wait()
 	if t.Failed() {
 		return
@@ -381,13 +361,13 @@ func TestGateway_LimitRecheckAtCommit(t *testing.T) {
 // Authorize fail rather than sell past a cap unchecked.
 func TestGateway_LimitStoreError(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
-	st, err := storecache.Open(path, storecache.Options{})
-	if err != nil {
+	st := storecache.NewStore(path)
+	if err := st.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rootPub, rootPriv, _ := gateway.GenerateKey()
 	tokPub, tokPriv, _ := gateway.GenerateKey()
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: &fakeCentral{}, RootKey: rootPub}
+	gw := gateway.NewGateway("store-0001", st, &fakeCentral{}, rootPub)
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -399,11 +379,11 @@ func TestGateway_LimitStoreError(t *testing.T) {
 		&documentv1.Rule{Id: "tobacco", Categories: []string{"tobacco"}, MaxQuantityPerAccount: 20, AccountWindowSeconds: 86400}))); err != nil {
 		t.Fatal(err)
 	}
-	st.Close()
+	st.Close(context.Background())
 	id, _ := gateway.NewTokenID()
 	tok, _ := gateway.MintToken(tokPriv, gateway.Claims{Issuer: "hq", Account: "acct-1", IssuedAt: time.Now(), Expires: time.Now().Add(time.Minute),
 		TokenID: id, Device: "d", Assurance: 2})
-	_, err = gw.Authorize(context.Background(), cart("1", "t1", tok, cigarettes(1)))
+	_, err := gw.Authorize(context.Background(), cart("1", "t1", tok, cigarettes(1)))
 	if err == nil || !errors.Is(err, storecache.ErrClosed) {
 		t.Fatalf("Authorize with the store closed: got %v, want an error wrapping ErrClosed", err)
 	}

@@ -479,7 +479,8 @@ func TestOffline_ConcurrentLanesNeverExceedCaps(t *testing.T) {
 		}
 	})
 	t.Run("WhileSettling", func(t *testing.T) {
-		fwd := &gateway.Forwarder{StoreID: "store-0001", Store: h.store, Central: h.central, Batch: 7}
+		fwd := gateway.NewForwarder("store-0001", h.store, h.central)
+		fwd.Batch = 7
 		stop := make(chan struct{})
 		sampler := sample(stop)
 		var settler sync.WaitGroup

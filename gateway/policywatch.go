@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 )
 
@@ -42,18 +41,36 @@ type PolicySource interface {
 // PolicyWatcher keeps HQ's policy stream open (DESIGN.md, "Policy from
 // HQ"): it resumes from the versions the gateway holds, applies each
 // document as it arrives (durably, then in force), and reconnects with
-// exponential backoff and full jitter whenever the stream ends.
+// exponential backoff and full jitter whenever the stream ends. Create it
+// with NewPolicyWatcher, set its exported fields, then call Run.
 type PolicyWatcher struct {
+	// Gateway applies the documents.
 	Gateway *Gateway
-	Source  PolicySource
-	// MinBackoff and MaxBackoff bound the wait before reconnecting; zero
-	// means DefaultWatchMinBackoff and DefaultWatchMaxBackoff.
+	// Source opens the streams.
+	Source PolicySource
+	// MinBackoff and MaxBackoff bound the wait before reconnecting;
+	// NewPolicyWatcher sets DefaultWatchMinBackoff and
+	// DefaultWatchMaxBackoff, and zero means them too.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
-	Logger     *slog.Logger
+	// Logger receives the stream's ends and the documents applied;
+	// NewPolicyWatcher sets one that discards them.
+	Logger *slog.Logger
 	// Applied, when set, is called after each document that changed what
 	// is in force.
 	Applied func(kind DocumentKind, version uint64)
+}
+
+// NewPolicyWatcher returns a watcher that applies to g what source streams,
+// with the default settings.
+func NewPolicyWatcher(g *Gateway, source PolicySource) *PolicyWatcher {
+	return &PolicyWatcher{
+		Gateway:    g,
+		Source:     source,
+		MinBackoff: DefaultWatchMinBackoff,
+		MaxBackoff: DefaultWatchMaxBackoff,
+		Logger:     slog.New(slog.DiscardHandler),
+	}
 }
 
 func (w *PolicyWatcher) defaults() {
@@ -141,13 +158,7 @@ func (w *PolicyWatcher) watch(ctx context.Context) (int, error) {
 	}
 }
 
-// backoff is exponential with full jitter: uniform in (0, min(max, min·2ⁿ⁻¹)].
+// backoff is the wait before reconnecting after failures ends in a row.
 func (w *PolicyWatcher) backoff(failures int) time.Duration {
-	ceil := w.MaxBackoff
-	if failures < 30 {
-		if d := w.MinBackoff << (failures - 1); d > 0 && d < ceil {
-			ceil = d
-		}
-	}
-	return time.Duration(rand.Int64N(int64(ceil))) + time.Millisecond
+	return jitteredBackoff(w.MinBackoff, w.MaxBackoff, failures)
 }

@@ -111,10 +111,9 @@ func TestPolicyWatcher(t *testing.T) {
 	src := newScriptedSource()
 	src.fail = 2
 	got := make(applied, 8)
-	w := &gateway.PolicyWatcher{
-		Gateway: h.gw, Source: src, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
-		Applied: func(kind gateway.DocumentKind, v uint64) { got <- fmt.Sprintf("%s@%d", kind, v) },
-	}
+	w := gateway.NewPolicyWatcher(h.gw, src)
+	w.MinBackoff, w.MaxBackoff = time.Millisecond, 5*time.Millisecond
+	w.Applied = func(kind gateway.DocumentKind, v uint64) { got <- fmt.Sprintf("%s@%d", kind, v) }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }()

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"storegate/internal/loop"
 )
 
 // Pruner defaults.
@@ -21,17 +23,25 @@ const (
 // long past their expiry (Gateway.PruneSpent) and limit counter buckets older
 // than every window in force (Gateway.PruneCounters). Neither changes a
 // decision: an expired token is refused as expired, and no window counts an
-// old bucket. Set the exported fields, then call Run.
+// old bucket. Create it with NewPruner, set its exported fields, then call
+// Run.
 type Pruner struct {
+	// Gateway is the gateway whose store is pruned.
 	Gateway *Gateway
-	// Interval is the time between prunes; zero means
-	// DefaultPruneInterval.
+	// Interval is the time between prunes; NewPruner sets
+	// DefaultPruneInterval, and zero means it too.
 	Interval time.Duration
-	// SpentMargin is passed to Gateway.PruneSpent; zero means
-	// DefaultSpentMargin.
+	// SpentMargin is passed to Gateway.PruneSpent; NewPruner sets
+	// DefaultSpentMargin, and zero means it too.
 	SpentMargin time.Duration
-	// Logger receives failures and what was pruned; nil discards.
+	// Logger receives failures and what was pruned; NewPruner sets one that
+	// discards them.
 	Logger *slog.Logger
+}
+
+// NewPruner returns a pruner of g's store with the default settings.
+func NewPruner(g *Gateway) *Pruner {
+	return &Pruner{Gateway: g, Interval: DefaultPruneInterval, SpentMargin: DefaultSpentMargin, Logger: slog.New(slog.DiscardHandler)}
 }
 
 // Run prunes every Interval until ctx ends. A failed prune is logged and
@@ -41,16 +51,7 @@ func (p *Pruner) Run(ctx context.Context) {
 	if interval <= 0 {
 		interval = DefaultPruneInterval
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			p.Prune(ctx)
-		}
-	}
+	loop.Every(ctx, interval, func(ctx context.Context) { p.Prune(ctx) })
 }
 
 // Prune prunes once and returns how many spent token ids and counter

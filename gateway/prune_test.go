@@ -27,7 +27,7 @@ func pruneFixture(t *testing.T) (*harness, []byte) {
 func TestPruner_Prune(t *testing.T) {
 	ctx := context.Background()
 	h, id := pruneFixture(t)
-	p := &gateway.Pruner{Gateway: h.gw}
+	p := gateway.NewPruner(h.gw)
 
 	t.Run("KeepsWhatCounts", func(t *testing.T) {
 		// Past the token's expiry and skew, inside the margin and the window.
@@ -61,7 +61,9 @@ func TestPruner_Run(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		(&gateway.Pruner{Gateway: h.gw, Interval: time.Millisecond}).Run(ctx)
+		p := gateway.NewPruner(h.gw)
+		p.Interval = time.Millisecond
+		p.Run(ctx)
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for h.spent(t, id) {

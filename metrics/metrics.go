@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -26,27 +27,26 @@ const DefaultStatusTimeout = 2 * time.Second
 // deadline, and a customer is waiting at the lane.
 var AuthorizeBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, .75, 1, 1.5, 2.5, 5, 10}
 
-// Options configures New.
-type Options struct {
-	// Version is the daemon's version, exported in storegate_build_info.
-	Version string
+// Metrics holds storegated's metrics. It implements wire.Observer, which
+// counts from NewMetrics on; Handler and Open serve them over HTTP. Create it
+// with NewMetrics and set its exported fields before the first scrape, then
+// Open serves them on Listener and Close stops serving.
+type Metrics struct {
 	// Status reads the gateway's state at each scrape; nil exports no
 	// status gauges.
 	Status func(ctx context.Context) (*gateway.Status, error)
 	// Scanners reads the lanes' scanners at each scrape; nil exports no
 	// scanner metrics.
 	Scanners func() []gateway.ScannerStatus
-	// Now is the clock for ages; nil means time.Now.
+	// Now is the clock for ages; NewMetrics sets time.Now.
 	Now func() time.Time
-	// Logger receives scrape errors; nil discards them.
+	// Logger receives scrape errors; NewMetrics sets one that discards them.
 	Logger *slog.Logger
-}
+	// Listener is where Open serves the metrics; Open requires it, and
+	// Close closes it.
+	Listener net.Listener
 
-// Metrics holds storegated's metrics. It implements wire.Observer; Open
-// serves them over HTTP.
-type Metrics struct {
 	reg       *prometheus.Registry
-	logger    *slog.Logger
 	decisions *prometheus.CounterVec
 	replayed  prometheus.Counter
 	latency   *prometheus.HistogramVec
@@ -61,18 +61,14 @@ type Metrics struct {
 
 var _ wire.Observer = (*Metrics)(nil)
 
-// New returns the metrics, registered on a registry of their own together
-// with the Go runtime's and the process's.
-func New(o Options) *Metrics {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+// NewMetrics returns the metrics of a storegated of the given version,
+// registered on a registry of their own together with the Go runtime's and
+// the process's. It serves nothing until Open.
+func NewMetrics(version string) *Metrics {
 	m := &Metrics{
+		Now:    time.Now,
+		Logger: slog.New(slog.DiscardHandler),
 		reg:    prometheus.NewRegistry(),
-		logger: o.Logger,
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "decisions_total",
 			Help: "Payment decisions made, by outcome (approved, declined), decline reason (none for an approval) and mode (online, offline, local). A POS retry answered from the idempotency record is not a new decision.",
@@ -97,17 +93,12 @@ func New(o Options) *Metrics {
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info", Help: "Always 1; the version label is storegated's.",
-		ConstLabels: prometheus.Labels{"version": o.Version},
+		ConstLabels: prometheus.Labels{"version": version},
 	})
 	build.Set(1)
 	m.reg.MustRegister(m.decisions, m.replayed, m.latency, m.panics, m.writable, build,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if o.Status != nil {
-		m.reg.MustRegister(&statusCollector{status: o.Status, now: o.Now, timeout: DefaultStatusTimeout})
-	}
-	if o.Scanners != nil {
-		m.reg.MustRegister(scannerCollector(o.Scanners))
-	}
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&statusCollector{m: m, timeout: DefaultStatusTimeout}, scannerCollector{m: m})
 	return m
 }
 
@@ -148,8 +139,16 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,
-		ErrorLog:      logAdapter{m.logger},
+		ErrorLog:      logAdapter{m.logger()},
 	})
+}
+
+// logger returns Logger, or one that discards when it is unset.
+func (m *Metrics) logger() *slog.Logger {
+	if m.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.Logger
 }
 
 // logAdapter gives promhttp's error log to slog.

@@ -42,7 +42,7 @@ func wantLine(t *testing.T, text, line string) {
 }
 
 func TestMetrics_Decisions(t *testing.T) {
-	m := metrics.New(metrics.Options{Version: "v1.2.3"})
+	m := metrics.NewMetrics("v1.2.3")
 	m.ObserveAuthorize(wire.AuthorizeObservation{Code: codes.OK, Outcome: "approved", Reason: "none", Mode: "online", Took: 30 * time.Millisecond})
 	m.ObserveAuthorize(wire.AuthorizeObservation{Code: codes.OK, Outcome: "approved", Reason: "none", Mode: "online", Took: 40 * time.Millisecond})
 	m.ObserveAuthorize(wire.AuthorizeObservation{Code: codes.OK, Outcome: "declined", Reason: "replayed", Mode: "local", Took: time.Millisecond})
@@ -78,10 +78,9 @@ func TestMetrics_StatusGauges(t *testing.T) {
 		PolicyIssued:       t0.Add(-time.Hour),
 	}
 	var fail error
-	m := metrics.New(metrics.Options{
-		Now:    func() time.Time { return t0 },
-		Status: func(context.Context) (*gateway.Status, error) { return st, fail },
-	})
+	m := metrics.NewMetrics("")
+	m.Now = func() time.Time { return t0 }
+	m.Status = func(context.Context) (*gateway.Status, error) { return st, fail }
 	text := scrape(t, m)
 	for _, l := range []string{
 		"storegate_outbox_depth 7",
@@ -121,12 +120,13 @@ func TestMetrics_StatusGauges(t *testing.T) {
 }
 
 func TestMetrics_Scanners(t *testing.T) {
-	m := metrics.New(metrics.Options{Scanners: func() []gateway.ScannerStatus {
+	m := metrics.NewMetrics("")
+	m.Scanners = func() []gateway.ScannerStatus {
 		return []gateway.ScannerStatus{
 			{Lane: "1", Device: "/dev/storegate/lane1", Up: true, Since: t0, Frames: 12, Dropped: 2},
 			{Lane: "2", Device: "/dev/storegate/lane2", Up: false, Since: t0},
 		}
-	}})
+	}
 	text := scrape(t, m)
 	wantLine(t, text, `storegate_scanner_up{device="/dev/storegate/lane1",lane="1"} 1`)
 	wantLine(t, text, `storegate_scanner_up{device="/dev/storegate/lane2",lane="2"} 0`)

@@ -2,12 +2,11 @@ package metrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-
-	"storegate/gateway"
 )
 
-// scannerCollector exports each lane scanner's state, read at scrape time.
-type scannerCollector func() []gateway.ScannerStatus
+// scannerCollector exports each lane scanner's state, read at scrape time
+// from Metrics.Scanners; nothing while that is unset.
+type scannerCollector struct{ m *Metrics }
 
 var (
 	scannerUpDesc = prometheus.NewDesc(prometheus.BuildFQName(Namespace, "scanner", "up"),
@@ -28,7 +27,10 @@ func (c scannerCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c scannerCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, s := range c() {
+	if c.m.Scanners == nil {
+		return
+	}
+	for _, s := range c.m.Scanners() {
 		up := 0.0
 		if s.Up {
 			up = 1

@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"time"
 )
@@ -11,14 +10,18 @@ import (
 // Path is where Open serves the metrics.
 const Path = "/metrics"
 
-// Open serves the metrics at Path on ln in the background, over HTTP with
-// timeouts that no slow scraper can hold open for long; any other path is
-// 404. It returns an error if the metrics are served already. Close stops
-// serving and closes ln.
-func (m *Metrics) Open(ln net.Listener) error {
-	if m.http != nil {
+// Open serves the metrics at Path on Listener in the background, over HTTP
+// with timeouts that no slow scraper can hold open for long; any other path
+// is 404. It returns an error if Listener is unset or the metrics are served
+// already. Close stops serving and closes Listener.
+func (m *Metrics) Open() error {
+	switch {
+	case m.Listener == nil:
+		return errors.New("metrics: a Listener is required")
+	case m.http != nil:
 		return errors.New("metrics: already served")
 	}
+	ln, logger := m.Listener, m.logger()
 	mux := http.NewServeMux()
 	mux.Handle(Path, m.Handler())
 	m.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
@@ -26,7 +29,7 @@ func (m *Metrics) Open(ln net.Listener) error {
 	go func() {
 		defer close(m.served)
 		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.logger.Error("metrics server stopped", "err", err)
+			logger.Error("metrics server stopped", "err", err)
 		}
 	}()
 	return nil

@@ -14,12 +14,16 @@ import (
 // Open serves /metrics on a loopback port 0 and nothing else; Close stops
 // it.
 func TestMetrics_Open(t *testing.T) {
-	m := metrics.New(metrics.Options{Version: "v1.2.3"})
+	m := metrics.NewMetrics("v1.2.3")
+	if err := m.Open(); err == nil {
+		t.Fatal("Open without a Listener: nil error, want one")
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Open(ln); err != nil {
+	m.Listener = ln
+	if err := m.Open(); err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
@@ -41,7 +45,7 @@ func TestMetrics_Open(t *testing.T) {
 	if code, _, err := get("/"); err != nil || code != http.StatusNotFound {
 		t.Fatalf("GET /: %d, %v; want 404", code, err)
 	}
-	if err := m.Open(ln); err == nil {
+	if err := m.Open(); err == nil {
 		t.Fatal("second Open: nil error, want one")
 	}
 	if err := m.Close(context.Background()); err != nil {

@@ -71,11 +71,10 @@ func ageSeconds(t, now time.Time) float64 {
 	return now.Sub(t).Seconds()
 }
 
-// statusCollector reads the gateway's status once per scrape and exports
-// statusGauges from it.
+// statusCollector reads the gateway's status (Metrics.Status) once per
+// scrape and exports statusGauges from it; nothing while Status is unset.
 type statusCollector struct {
-	status  func(ctx context.Context) (*gateway.Status, error)
-	now     func() time.Time
+	m       *Metrics
 	timeout time.Duration
 }
 
@@ -96,14 +95,20 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.m.Status == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	st, err := c.status(ctx)
+	st, err := c.m.Status(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(statusErrDesc, err)
 		return
 	}
-	now := c.now()
+	now := time.Now()
+	if c.m.Now != nil {
+		now = c.m.Now()
+	}
 	for _, g := range statusGauges {
 		ch <- prometheus.MustNewConstMetric(descs[g.name], prometheus.GaugeValue, g.value(st, now))
 	}

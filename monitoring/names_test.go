@@ -48,13 +48,11 @@ type exportedSeries map[string]map[string]map[string]bool
 // here.
 func exported(t *testing.T) exportedSeries {
 	t.Helper()
-	m := metrics.New(metrics.Options{
-		Version: "test",
-		Status:  func(context.Context) (*gateway.Status, error) { return &gateway.Status{}, nil },
-		Scanners: func() []gateway.ScannerStatus {
-			return []gateway.ScannerStatus{{Lane: "1", Device: "/dev/storegate/lane-1", Up: true}}
-		},
-	})
+	m := metrics.NewMetrics("test")
+	m.Status = func(context.Context) (*gateway.Status, error) { return &gateway.Status{}, nil }
+	m.Scanners = func() []gateway.ScannerStatus {
+		return []gateway.ScannerStatus{{Lane: "1", Device: "/dev/storegate/lane-1", Up: true}}
+	}
 	for _, o := range storegatev1.Outcome_value {
 		for _, r := range storegatev1.DeclineReason_value {
 			for _, mode := range storegatev1.DecisionMode_value {

@@ -36,7 +36,7 @@ func TestStore_VerifyAudit(t *testing.T) {
 	tampered := func(t *testing.T, fn func(audit *bolt.Bucket) error) *storecache.Store {
 		t.Helper()
 		path := filepath.Join(t.TempDir(), "store.db")
-		s, err := storecache.Open(path, storecache.Options{})
+		s, err := openStore(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,15 +46,15 @@ func TestStore_VerifyAudit(t *testing.T) {
 		if n, err := s.VerifyAudit(ctx); err != nil || n != 3 {
 			t.Fatalf("VerifyAudit before tampering: got %d, %v, want 3, nil", n, err)
 		}
-		if err := s.Close(); err != nil {
+		if err := s.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		rawUpdate(t, path, func(tx *bolt.Tx) error { return fn(tx.Bucket([]byte("audit"))) })
-		s, err = storecache.Open(path, storecache.Options{})
+		s, err = openStore(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { s.Close() })
+		t.Cleanup(func() { s.Close(context.Background()) })
 		return s
 	}
 	// replace swaps one byte string for another of the same length in the
@@ -181,12 +181,12 @@ func TestStore_Check(t *testing.T) {
 	})
 	t.Run("Inconsistent", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "store.db")
-		s, err := storecache.Open(path, storecache.Options{})
+		s, err := openStore(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		mustCommit(t, s, newCommit("lane-1", "txn-1", tokenID(1), gateway.ModeOffline, 100))
-		if err := s.Close(); err != nil {
+		if err := s.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		rawUpdate(t, path, func(tx *bolt.Tx) error {
@@ -195,11 +195,11 @@ func TestStore_Check(t *testing.T) {
 			}
 			return tx.Bucket([]byte("spent_by_exp")).Delete(append(binary.BigEndian.AppendUint64(nil, uint64(t0.Unix()+300)), tokenID(1)...))
 		})
-		s, err = storecache.Open(path, storecache.Options{})
+		s, err = openStore(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer s.Close()
+		defer s.Close(context.Background())
 		err = s.Check()
 		wantContains(t, err, "outbox_depth is 5, the outbox holds 1", "missing from the expiry index")
 	})

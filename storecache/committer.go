@@ -54,7 +54,10 @@ func (s *Store) commitTx(ctx context.Context, kind opKind, fn func(tx *bolt.Tx) 
 // queued; once taken, it waits for the transaction. A transaction that
 // failed as a whole is an EUNAVAILABLE error.
 func (s *Store) commit(ctx context.Context, kind opKind, apply func(tx *bolt.Tx) (outcome, error)) error {
-	if s.readOnly {
+	switch {
+	case s.db == nil:
+		return ErrNotOpen
+	case s.readOnly:
 		return ErrReadOnly
 	}
 	var wrote bool

@@ -112,7 +112,7 @@ func TestStore_Charges(t *testing.T) {
 		// one batch: the re-check inside the transaction counts the ones
 		// before it, so exactly the first four are written.
 		const n = 8
-		s, g := MustOpenGatedStore(t, storecache.Options{})
+		s, g := MustOpenGatedStore(t)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
@@ -229,7 +229,7 @@ func TestStore_Charges(t *testing.T) {
 
 func TestStore_Check_Counters(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
-	s, err := storecache.Open(path, storecache.Options{})
+	s, err := openStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestStore_Check_Counters(t *testing.T) {
 	if err := s.Check(); err != nil {
 		t.Fatalf("Check of a sound store: %v", err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rawUpdate(t, path, func(tx *bolt.Tx) error {
@@ -246,10 +246,10 @@ func TestStore_Check_Counters(t *testing.T) {
 		}
 		return tx.Bucket([]byte("charges")).Put([]byte("lane\x00ghost"), []byte("[]"))
 	})
-	s, err = storecache.OpenReadOnly(path, 0)
+	s, err = openReadOnly(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer s.Close(context.Background())
 	wantContains(t, s.Check(), "counters", "malformed key", "charges", "no decision")
 }

@@ -169,7 +169,7 @@ func TestStore_CommitDecision(t *testing.T) {
 func TestStore_CommitDecision_GroupCommit(t *testing.T) {
 	ctx := context.Background()
 	const n = 100
-	s, g := MustOpenGatedStore(t, storecache.Options{})
+	s, g := MustOpenGatedStore(t)
 
 	commits := make([]*gateway.DecisionCommit, n)
 	errs := make([]error, n)
@@ -282,7 +282,7 @@ func TestStore_CommitDecision_SameToken(t *testing.T) {
 	})
 
 	t.Run("OneBatch", func(t *testing.T) {
-		s, g := MustOpenGatedStore(t, storecache.Options{})
+		s, g := MustOpenGatedStore(t)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
@@ -305,7 +305,7 @@ func TestStore_CommitDecision_SameToken(t *testing.T) {
 
 	t.Run("InOrder", func(t *testing.T) {
 		// Two requests for one token in one batch: the first queued wins.
-		s, g := MustOpenGatedStore(t, storecache.Options{})
+		s, g := MustOpenGatedStore(t)
 		errs := make([]error, 3)
 		var wg sync.WaitGroup
 		wg.Go(func() { errs[0] = s.CommitDecision(ctx, newDecline("lane-0", "txn-0")) })
@@ -331,7 +331,7 @@ func TestStore_CommitDecision_SameToken(t *testing.T) {
 
 func TestStore_CommitDecision_Cancel(t *testing.T) {
 	t.Run("Queued", func(t *testing.T) {
-		s, g := MustOpenGatedStore(t, storecache.Options{})
+		s, g := MustOpenGatedStore(t)
 		var wg sync.WaitGroup
 		var holdErr error
 		wg.Go(func() { holdErr = s.CommitDecision(context.Background(), newDecline("lane-0", "txn-0")) })
@@ -363,7 +363,7 @@ func TestStore_CommitDecision_Cancel(t *testing.T) {
 	})
 
 	t.Run("Taken", func(t *testing.T) {
-		s, g := MustOpenGatedStore(t, storecache.Options{})
+		s, g := MustOpenGatedStore(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		c := newCommit("lane-1", "txn-1", tokenID(1), gateway.ModeOnline, 100)
 		done := make(chan error, 1)
@@ -407,7 +407,7 @@ func TestStore_CommitDecision_Cancel(t *testing.T) {
 
 func TestStore_CommitDecision_DiskFull(t *testing.T) {
 	ctx := context.Background()
-	s, g := MustOpenGatedStore(t, storecache.Options{MaxSize: 1 << 20})
+	s, g := MustOpenGatedStore(t, func(s *storecache.Store) { s.MaxSize = 1 << 20 })
 
 	// The first commit is held in the gate, so that the big ones join its
 	// batch: together they need more than the 1 MiB cap.

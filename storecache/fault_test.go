@@ -11,7 +11,6 @@ import (
 
 	"storegate/gateway"
 	"storegate/internal/diskfault"
-	"storegate/storecache"
 )
 
 // The disk stops taking writes under an open store (full, or remounted
@@ -24,7 +23,7 @@ func TestStore_DiskRefusesWrites(t *testing.T) {
 	}
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "store.db")
-	s := MustOpenStoreAt(t, path, storecache.Options{})
+	s := MustOpenStoreAt(t, path)
 	first := newCommit("lane-1", "txn-1", tokenID(1), gateway.ModeOffline, 100)
 	mustCommit(t, s, first)
 
@@ -77,10 +76,10 @@ func TestStore_DiskRefusesWrites(t *testing.T) {
 	if st := s.Stats(); st.FailedTransactions != 2 || st.Decisions != 2 {
 		t.Errorf("Stats: got %+v, want 2 failed transactions and 2 decisions", st)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s = MustOpenStoreAt(t, path, storecache.Options{})
+	s = MustOpenStoreAt(t, path)
 	if d, _ := s.LookupDecision(ctx, c.Key); d == nil {
 		t.Error("the decision committed after recovery is gone after a reopen")
 	}

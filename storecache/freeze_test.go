@@ -52,7 +52,7 @@ func TestStore_ApplyFreezeList(t *testing.T) {
 
 	t.Run("DeltasThenSnapshot", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "store.db")
-		s := MustOpenStoreAt(t, path, storecache.Options{})
+		s := MustOpenStoreAt(t, path)
 		mustApplyFreeze(t, s, freezeDelta(1, frozen("acct-1", "takeover"), frozen("acct-2", "takeover")))
 		mustApplyFreeze(t, s, freezeDelta(2, unfrozen("acct-1"), frozen("acct-3", "chargebacks")))
 		set := loadFreeze(t, s)
@@ -102,15 +102,15 @@ func TestStore_ApplyFreezeList(t *testing.T) {
 
 	t.Run("SurvivesReopen", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "store.db")
-		s, err := storecache.Open(path, storecache.Options{})
+		s, err := openStore(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		mustApplyFreeze(t, s, freezeDelta(1, frozen("acct-1", "takeover")))
-		if err := s.Close(); err != nil {
+		if err := s.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		s = MustOpenStoreAt(t, path, storecache.Options{})
+		s = MustOpenStoreAt(t, path)
 		if fa, ok := loadFreeze(t, s).Lookup("acct-1"); !ok || fa.Reason != "takeover" {
 			t.Errorf("after reopening: got %+v, %v, want acct-1 frozen for takeover", fa, ok)
 		}
@@ -122,12 +122,12 @@ func TestStore_SchemaUpgrade(t *testing.T) {
 	// buckets: read-only tools still read it, and opening it for writing
 	// upgrades it in place.
 	path := filepath.Join(t.TempDir(), "store.db")
-	s, err := storecache.Open(path, storecache.Options{})
+	s, err := openStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustCommit(t, s, newCommit("lane-1", "txn-1", tokenID(1), gateway.ModeOnline, 500))
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rawUpdate(t, path, func(tx *bolt.Tx) error {
@@ -139,7 +139,7 @@ func TestStore_SchemaUpgrade(t *testing.T) {
 		return tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 1))
 	})
 
-	ro, err := storecache.OpenReadOnly(path, 0)
+	ro, err := openReadOnly(path, 0)
 	if err != nil {
 		t.Fatalf("OpenReadOnly of a schema 1 store: %v", err)
 	}
@@ -152,16 +152,16 @@ func TestStore_SchemaUpgrade(t *testing.T) {
 	if got := sums(t, ro, t0, giftWindow); got[0] != 0 {
 		t.Errorf("counter of a schema 1 store: got %d, want 0", got[0])
 	}
-	if err := ro.Close(); err != nil {
+	if err := ro.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
-	s = MustOpenStoreAt(t, path, storecache.Options{})
+	s = MustOpenStoreAt(t, path)
 	mustCommit(t, s, chargedCommit(2, giftCharge(1000, 100000, t0)))
 	if d, _ := s.LookupDecision(context.Background(), gateway.IdempotencyKey{Lane: "lane-1", POSTxnID: "txn-1"}); d == nil {
 		t.Error("the schema 1 decision is gone after the upgrade")
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})

@@ -27,16 +27,15 @@ var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 // runs Check, failing the test on any problem, and closes the store.
 func MustOpenStore(tb testing.TB) *storecache.Store {
 	tb.Helper()
-	return MustOpenStoreAt(tb, filepath.Join(tb.TempDir(), "store.db"), storecache.Options{})
+	return MustOpenStoreAt(tb, filepath.Join(tb.TempDir(), "store.db"))
 }
 
-// MustOpenStoreAt is MustOpenStore for a given path and options.
-func MustOpenStoreAt(tb testing.TB, path string, opts storecache.Options) *storecache.Store {
+// MustOpenStoreAt is MustOpenStore for a given path, on the tests' clock t0
+// unless set changes it; each set function changes the store's fields
+// before Open.
+func MustOpenStoreAt(tb testing.TB, path string, set ...func(*storecache.Store)) *storecache.Store {
 	tb.Helper()
-	if opts.Now == nil {
-		opts.Now = func() time.Time { return t0 }
-	}
-	s, err := storecache.Open(path, opts)
+	s, err := openStore(path, append([]func(*storecache.Store){func(s *storecache.Store) { s.Now = func() time.Time { return t0 } }}, set...)...)
 	if err != nil {
 		tb.Fatalf("Open(%s): %v", path, err)
 	}
@@ -44,11 +43,35 @@ func MustOpenStoreAt(tb testing.TB, path string, opts storecache.Options) *store
 		if err := s.Check(); err != nil && !errors.Is(err, storecache.ErrClosed) {
 			tb.Errorf("Check at cleanup: %v", err)
 		}
-		if err := s.Close(); err != nil {
+		if err := s.Close(context.Background()); err != nil {
 			tb.Errorf("Close: %v", err)
 		}
 	})
 	return s
+}
+
+// openStore opens the store file at path, after each set function has
+// changed the store's fields.
+func openStore(path string, set ...func(*storecache.Store)) (*storecache.Store, error) {
+	s := storecache.NewStore(path)
+	for _, f := range set {
+		f(s)
+	}
+	if err := s.Open(context.Background()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// openReadOnly opens the store file at path read-only, waiting at most
+// timeout for the lock (zero: the default).
+func openReadOnly(path string, timeout time.Duration) (*storecache.Store, error) {
+	return openStore(path, func(s *storecache.Store) {
+		s.ReadOnly = true
+		if timeout != 0 {
+			s.Timeout = timeout
+		}
+	})
 }
 
 // tokenID returns a distinct 16-byte token id for n.
@@ -140,11 +163,11 @@ func mustCommit(tb testing.TB, s *storecache.Store, c *gateway.DecisionCommit) {
 // MustOpenGatedStore opens a new store whose committer is held in a gate
 // the first time it takes a request. The gate opens at the latest at
 // cleanup, before the store closes, so that a failing test cannot hang.
-func MustOpenGatedStore(tb testing.TB, opts storecache.Options) (*storecache.Store, *committertest.Gate) {
+func MustOpenGatedStore(tb testing.TB, set ...func(*storecache.Store)) (*storecache.Store, *committertest.Gate) {
 	tb.Helper()
 	g := committertest.NewGate()
-	opts.BeforeCommit = g.Hook
-	s := MustOpenStoreAt(tb, filepath.Join(tb.TempDir(), "store.db"), opts)
+	set = append(set, func(s *storecache.Store) { s.BeforeCommit = g.Hook })
+	s := MustOpenStoreAt(tb, filepath.Join(tb.TempDir(), "store.db"), set...)
 	tb.Cleanup(g.Release) // runs before the store's cleanup
 	return s, g
 }

@@ -139,7 +139,7 @@ func TestStore_CommitDecision_OfflineCharge(t *testing.T) {
 // totals the ones before it in the same transaction left.
 func TestStore_CommitDecision_OfflineChargeBatched(t *testing.T) {
 	ctx := context.Background()
-	s, g := MustOpenGatedStore(t, storecache.Options{})
+	s, g := MustOpenGatedStore(t)
 	caps := gateway.OfflineCaps{MaxAmountPerTransaction: 1000, MaxAmountPerAccount: 1000, MaxStoreExposure: 2500}
 	const n = 40
 	errs := make([]error, n)
@@ -250,24 +250,24 @@ func TestStore_OfflineTotal_Released(t *testing.T) {
 // first read-write open upgrades it and fills it from the outbox.
 func TestOpen_OfflineTotalsMigrated(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
-	s, err := storecache.Open(path, storecache.Options{})
+	s, err := openStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustCommit(t, s, offlineCommit("lane-1", "txn-1", "acct-a", tokenID(1), 1200, testCaps))
 	mustCommit(t, s, offlineCommit("lane-1", "txn-2", "acct-b", tokenID(2), 800, testCaps))
 	mustCommit(t, s, newCommit("lane-1", "txn-3", tokenID(3), gateway.ModeOnline, 999))
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	makeSchema1(t, path)
 
 	t.Run("ReadOnly", func(t *testing.T) {
-		ro, err := storecache.OpenReadOnly(path, time.Second)
+		ro, err := openReadOnly(path, time.Second)
 		if err != nil {
 			t.Fatalf("OpenReadOnly of an older file: %v", err)
 		}
-		defer ro.Close()
+		defer ro.Close(context.Background())
 		if got := offlineTotal(t, ro, "acct-a"); got != 0 {
 			t.Errorf("offline total: got %d, want 0 (no bucket yet)", got)
 		}
@@ -276,7 +276,7 @@ func TestOpen_OfflineTotalsMigrated(t *testing.T) {
 		wantContains(t, ro.Check(), "offline_accounts is missing")
 	})
 
-	s = MustOpenStoreAt(t, path, storecache.Options{})
+	s = MustOpenStoreAt(t, path)
 	if got := offlineTotal(t, s, "acct-a"); got != 1200 {
 		t.Errorf("acct-a after migration: got %d, want 1200", got)
 	}
@@ -290,12 +290,12 @@ func TestOpen_OfflineTotalsMigrated(t *testing.T) {
 
 func TestCheck_OfflineTotalWrong(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
-	s, err := storecache.Open(path, storecache.Options{})
+	s, err := openStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustCommit(t, s, offlineCommit("lane-1", "txn-1", "acct-a", tokenID(1), 1200, testCaps))
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
@@ -311,11 +311,11 @@ func TestCheck_OfflineTotalWrong(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro, err := storecache.OpenReadOnly(path, time.Second)
+	ro, err := openReadOnly(path, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ro.Close()
+	defer ro.Close(context.Background())
 	wantContains(t, ro.Check(), `offline_accounts "acct-a" is 1`, "holds 1200")
 }
 

@@ -20,11 +20,11 @@ func TestStore_Probe(t *testing.T) {
 		}
 	})
 	t.Run("ErrClosed", func(t *testing.T) {
-		s, err := storecache.Open(filepath.Join(t.TempDir(), "store.db"), storecache.Options{})
+		s, err := openStore(filepath.Join(t.TempDir(), "store.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Close(); err != nil {
+		if err := s.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Probe(ctx); !errors.Is(err, storecache.ErrClosed) {
@@ -33,16 +33,16 @@ func TestStore_Probe(t *testing.T) {
 	})
 	t.Run("ErrReadOnly", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "store.db")
-		s, err := storecache.Open(path, storecache.Options{})
+		s, err := openStore(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.Close()
-		ro, err := storecache.OpenReadOnly(path, 0)
+		s.Close(context.Background())
+		ro, err := openReadOnly(path, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ro.Close()
+		defer ro.Close(context.Background())
 		if err := ro.Probe(ctx); !errors.Is(err, storecache.ErrReadOnly) {
 			t.Fatalf("Probe on a read-only store: %v, want ErrReadOnly", err)
 		}

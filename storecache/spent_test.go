@@ -18,7 +18,7 @@ import (
 func TestStore_PruneSpent_ForgottenNeverSpendable(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "store.db")
-	s, err := storecache.Open(path, storecache.Options{Now: func() time.Time { return t0 }})
+	s, err := openStore(path, func(s *storecache.Store) { s.Now = func() time.Time { return t0 } })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,10 +30,10 @@ func TestStore_PruneSpent_ForgottenNeverSpendable(t *testing.T) {
 	if n, err := s.PruneSpent(ctx, t0.Add(150*time.Second)); err != nil || n != 2 {
 		t.Fatalf("PruneSpent: got %d, %v, want 2 (expiries 1 and 2 min)", n, err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s = MustOpenStoreAt(t, path, storecache.Options{})
+	s = MustOpenStoreAt(t, path)
 	records := auditCount(t, s)
 
 	for _, c := range []struct {

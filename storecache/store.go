@@ -21,7 +21,7 @@ import (
 	"storegate/internal/groupcommit"
 )
 
-// Defaults for Options.
+// Defaults for a Store's exported fields.
 const (
 	// DefaultOpenTimeout bounds the wait for the file lock, so that a second
 	// daemon started on the same file fails fast instead of hanging.
@@ -30,8 +30,8 @@ const (
 	DefaultMaxBatch = groupcommit.DefaultMaxBatch
 )
 
-// Errors of Open, OpenReadOnly and the methods of a closed or read-only
-// store, for callers (cmd/storegated, cmd/storegatectl) that branch on them.
+// Errors of Open and of the methods of a closed or read-only store, for
+// callers (cmd/storegated, cmd/storegatectl) that branch on them.
 var (
 	// ErrLocked: another process holds the file (usually a running
 	// storegated).
@@ -41,25 +41,39 @@ var (
 	ErrCorrupt = errors.New("store file is corrupt or not a bbolt database")
 	// ErrNotStore: the file is a bbolt database, but not a storegate store.
 	ErrNotStore = errors.New("file is not a storegate store")
-	// ErrReadOnly: a write method was called on a store from OpenReadOnly.
+	// ErrReadOnly: a write method was called on a store opened ReadOnly.
 	ErrReadOnly = errors.New("store is open read-only")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("store is closed")
+	// ErrNotOpen: a method was called before Open succeeded.
+	ErrNotOpen = errors.New("store is not open")
 )
 
-// Options configures Open. The zero value is usable.
-type Options struct {
-	// Timeout bounds the wait for the exclusive file lock; zero means
-	// DefaultOpenTimeout. A negative value waits forever.
+// Store is the gateway's bbolt store. Create it with NewStore, set its
+// exported fields, then Open it; Close it when done. The fields are read
+// once, by Open. Every method is safe for concurrent use. CommitDecision,
+// CommitReversal and AckSettlements go through one group committer
+// (internal/groupcommit) that groups them into shared transactions.
+type Store struct {
+	// ReadOnly opens an existing file for tools that read it while the
+	// daemon is stopped (audit export and verify, outbox inspection): Open
+	// takes a shared lock, so it fails with ErrLocked while storegated runs,
+	// and never creates a file. The read methods and Check work; the write
+	// methods return ErrReadOnly.
+	ReadOnly bool
+	// Timeout bounds the wait for the file lock (exclusive, or shared when
+	// ReadOnly); NewStore sets DefaultOpenTimeout, zero means it too, and a
+	// negative value waits forever. Open waits no longer than its context
+	// allows either.
 	Timeout time.Duration
 	// Logger receives the store's few log lines (open, failed commits);
-	// nil discards them.
+	// NewStore sets one that discards them.
 	Logger *slog.Logger
-	// Now is the clock, used to date refused settlements; nil means
+	// Now is the clock, used to date refused settlements; NewStore sets
 	// time.Now.
 	Now func() time.Time
-	// MaxBatch bounds how many queued commits share one transaction; zero
-	// means DefaultMaxBatch.
+	// MaxBatch bounds how many queued commits share one transaction;
+	// NewStore sets DefaultMaxBatch.
 	MaxBatch int
 	// MaxSize, when positive, caps the file's size in bytes: a commit that
 	// would grow the file beyond it fails as a whole and writes nothing.
@@ -67,7 +81,8 @@ type Options struct {
 	// NoSync skips the fsync of each commit; Close syncs the file once. It
 	// exists for tools that build a throwaway store quickly (storegate-bench
 	// builds its million-decision store so): a crash loses what such a
-	// store committed, so storegated never sets it.
+	// store committed, so storegated never sets it. It is ignored when
+	// ReadOnly.
 	NoSync bool
 	// BeforeCommit, when set, is called by the committer goroutine after it
 	// has taken the first request of a batch and before it collects the
@@ -75,13 +90,7 @@ type Options struct {
 	// queue fills so that batching is deterministic. It must not call the
 	// store's commit methods, or it deadlocks.
 	BeforeCommit func()
-}
 
-// Store is the gateway's bbolt store. Every method is safe for concurrent
-// use. CommitDecision, CommitReversal and AckSettlements go through one
-// group committer (internal/groupcommit) that groups them into shared
-// transactions.
-type Store struct {
 	path      string
 	db        *bolt.DB
 	readOnly  bool
@@ -123,92 +132,95 @@ type Stats struct {
 	Queued int
 }
 
-// Open opens the store file at path, creating it when it does not exist, and
-// starts the committer. It fails with ErrLocked when another process holds
-// the file, ErrCorrupt when the file exists but cannot be read as a bbolt
-// database (the file is never deleted, renamed or recreated), ErrNotStore for
-// another program's bbolt file, and a schema error for a store written by a
-// newer build.
-func Open(path string, opts Options) (*Store, error) {
-	return open(path, opts, false)
-}
-
-// OpenReadOnly opens an existing store file for tools that read it while the
-// daemon is stopped (audit export and verify, outbox inspection). It takes a
-// shared lock, so it fails with ErrLocked after timeout (zero means
-// DefaultOpenTimeout) while storegated runs. It never creates a file. The
-// read methods and Check work; the write methods return ErrReadOnly.
-func OpenReadOnly(path string, timeout time.Duration) (*Store, error) {
-	return open(path, Options{Timeout: timeout}, true)
-}
-
-func open(path string, opts Options, readOnly bool) (*Store, error) {
-	if path == "" {
-		return nil, errors.New("open store: no path given")
+// NewStore returns a store for the file at path with the default settings.
+// It touches no file until Open.
+func NewStore(path string) *Store {
+	return &Store{
+		Timeout:  DefaultOpenTimeout,
+		Logger:   slog.New(slog.DiscardHandler),
+		Now:      time.Now,
+		MaxBatch: DefaultMaxBatch,
+		path:     path,
 	}
-	timeout := opts.Timeout
+}
+
+// Open opens the store file, creating it when it does not exist (unless
+// ReadOnly), and starts the committer. It fails with ErrLocked when another
+// process holds the file past Timeout or ctx's deadline, ErrCorrupt when the
+// file exists but cannot be read as a bbolt database (the file is never
+// deleted, renamed or recreated), ErrNotStore for another program's bbolt
+// file, and a schema error for a store written by a newer build.
+func (s *Store) Open(ctx context.Context) error {
+	if s.path == "" {
+		return errors.New("open store: no path given")
+	}
+	if s.db != nil {
+		return fmt.Errorf("open store %s: it is open already", s.path)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("open store %s: %w", s.path, err)
+	}
+	path, readOnly := s.path, s.ReadOnly
+	timeout := s.Timeout
 	switch {
 	case timeout == 0:
 		timeout = DefaultOpenTimeout
 	case timeout < 0:
 		timeout = 0 // bbolt: wait forever
 	}
+	if dl, ok := ctx.Deadline(); ok && (timeout == 0 || time.Until(dl) < timeout) {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
 
 	fi, err := os.Stat(path)
 	existed := err == nil
 	switch {
 	case err != nil && (readOnly || !errors.Is(err, fs.ErrNotExist)):
-		return nil, fmt.Errorf("open store: %w", err)
+		return fmt.Errorf("open store: %w", err)
 	case existed && !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("open store %s: not a regular file", path)
+		return fmt.Errorf("open store %s: not a regular file", path)
 	case existed && fi.Size() == 0 && readOnly:
-		return nil, fmt.Errorf("open store %s: %w: the file is empty", path, ErrNotStore)
+		return fmt.Errorf("open store %s: %w: the file is empty", path, ErrNotStore)
 	case existed && fi.Size() > 0 && !readOnly:
 		// Read-write open loads the freelist, which faults on a truncated
 		// file; look at it read-only first.
 		if err := preflight(path, timeout); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, MaxSize: opts.MaxSize, NoSync: (opts.NoSync || brokenNoSync) && !readOnly})
+	noSync := s.NoSync && !readOnly
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly, MaxSize: s.MaxSize, NoSync: (noSync || brokenNoSync) && !readOnly})
 	if err != nil {
-		return nil, openError(path, err, existed && fi.Size() > 0)
+		return openError(path, err, existed && fi.Size() > 0)
 	}
 	if readOnly {
 		if err := checkSize(db, path); err != nil {
 			_ = db.Close()
-			return nil, err
+			return err
 		}
 	}
 	if !existed && !brokenNoDirSync {
 		// Make the new file's directory entry durable too.
 		if err := durable.SyncDir(filepath.Dir(path)); err != nil {
 			_ = db.Close()
-			return nil, fmt.Errorf("open store %s: sync directory: %w", path, err)
+			return fmt.Errorf("open store %s: sync directory: %w", path, err)
 		}
 	}
 
-	s := &Store{
-		path:      path,
-		db:        db,
-		readOnly:  readOnly,
-		noSync:    opts.NoSync && !readOnly,
-		logger:    opts.Logger,
-		now:       opts.Now,
-		committer: groupcommit.NewCommitter(db),
+	logger, now := s.Logger, s.Now
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
-	if s.logger == nil {
-		s.logger = slog.New(slog.DiscardHandler)
+	if now == nil {
+		now = time.Now
 	}
-	if s.now == nil {
-		s.now = time.Now
+	committer := groupcommit.NewCommitter(db)
+	if s.MaxBatch > 0 {
+		committer.MaxBatch = s.MaxBatch
 	}
-	if opts.MaxBatch > 0 {
-		s.committer.MaxBatch = opts.MaxBatch
-	}
-	s.committer.Logger = s.logger
-	s.committer.BeforeCommit = opts.BeforeCommit
+	committer.Logger = logger
+	committer.BeforeCommit = s.BeforeCommit
 
 	if readOnly {
 		err = db.View(checkLayout)
@@ -217,20 +229,21 @@ func open(path string, opts Options, readOnly bool) (*Store, error) {
 	}
 	if err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return fmt.Errorf("open store %s: %w", path, err)
 	}
 
 	if !readOnly {
-		if err := s.committer.Open(); err != nil {
+		if err := committer.Open(); err != nil {
 			_ = db.Close()
-			return nil, fmt.Errorf("open store %s: %w", path, err)
+			return fmt.Errorf("open store %s: %w", path, err)
 		}
 	}
+	s.db, s.readOnly, s.noSync, s.logger, s.now, s.committer = db, readOnly, noSync, logger, now, committer
 	if existed && fi.Size() == 0 {
 		s.logger.Warn("store file was empty; initialized a new store", "path", path)
 	}
 	s.logger.Info("store opened", "path", path, "read_only", readOnly, "created", !existed)
-	return s, nil
+	return nil
 }
 
 // preflight opens an existing file read-only and checks that it holds every
@@ -371,13 +384,19 @@ func (s *Store) Path() string { return s.path }
 
 // Close stops the committer after it has committed every request already
 // queued, then closes the file. Commits that arrive during or after Close
-// fail with ErrClosed. Close waits for running transactions to end; calling
-// it again returns the first call's result.
-func (s *Store) Close() error {
+// fail with ErrClosed. When ctx ends before the queue is committed, Close
+// returns ctx's error and leaves the file open while the committer finishes
+// on its own; call Close again to wait for it and close the file. Once the
+// file is closed, Close returns that first result. Close before Open does
+// nothing.
+func (s *Store) Close(ctx context.Context) error {
+	if s.db == nil {
+		return nil
+	}
+	if err := s.committer.Close(ctx); err != nil {
+		return fmt.Errorf("close store %s: %w", s.path, err)
+	}
 	s.closeOnce.Do(func() {
-		// Without a deadline: Close returns only once the queue is
-		// committed, never with a transaction left running.
-		_ = s.committer.Close(context.Background())
 		if s.noSync {
 			if err := s.db.Sync(); err != nil {
 				s.closeErr = fmt.Errorf("close store %s: sync: %w", s.path, err)
@@ -390,8 +409,11 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// Stats returns the committer's counters.
+// Stats returns the committer's counters; zero before Open.
 func (s *Store) Stats() Stats {
+	if s.committer == nil {
+		return Stats{}
+	}
 	c := s.committer.Stats()
 	return Stats{
 		Decisions:          s.decisions.Load(),
@@ -406,12 +428,18 @@ func (s *Store) Stats() Stats {
 
 // view runs fn in a read transaction, naming a closed store plainly.
 func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	if s.db == nil {
+		return ErrNotOpen
+	}
 	return dbError(s.db.View(fn))
 }
 
 // update runs fn in a plain write transaction, outside the committer.
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
-	if s.readOnly {
+	switch {
+	case s.db == nil:
+		return ErrNotOpen
+	case s.readOnly:
 		return ErrReadOnly
 	}
 	return dbError(s.db.Update(fn))

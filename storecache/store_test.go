@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,7 +23,7 @@ import (
 func TestOpen_Persistence(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "store.db")
-	s, err := storecache.Open(path, storecache.Options{})
+	s, err := openStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +38,11 @@ func TestOpen_Persistence(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantStats := outboxStats(t, s)
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
-	s = MustOpenStoreAt(t, path, storecache.Options{})
+	s = MustOpenStoreAt(t, path)
 	d, err := s.LookupDecision(ctx, gateway.IdempotencyKey{Lane: "lane-1", POSTxnID: "txn-1"})
 	if err != nil {
 		t.Fatal(err)
@@ -98,17 +99,17 @@ func equalStrings(a, b []string) bool {
 func TestOpen_NoSync(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "store.db")
-	s, err := storecache.Open(path, storecache.Options{NoSync: true})
+	s, err := openStore(path, func(s *storecache.Store) { s.NoSync = true })
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 20 {
 		mustCommit(t, s, newCommit("lane-1", fmt.Sprintf("txn-%d", i), tokenID(i), gateway.ModeOnline, 100))
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s = MustOpenStoreAt(t, path, storecache.Options{})
+	s = MustOpenStoreAt(t, path)
 	if n, _, err := s.AuditHead(ctx); err != nil || n != 20 {
 		t.Fatalf("audit records after reopen: got %d, %v, want 20", n, err)
 	}
@@ -119,13 +120,13 @@ func TestOpen_NoSync(t *testing.T) {
 
 func TestOpen_Locked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
-	MustOpenStoreAt(t, path, storecache.Options{})
+	MustOpenStoreAt(t, path)
 
 	t.Run("ReadWrite", func(t *testing.T) {
 		start := time.Now()
-		s, err := storecache.Open(path, storecache.Options{Timeout: 100 * time.Millisecond})
+		s, err := openStore(path, func(s *storecache.Store) { s.Timeout = 100 * time.Millisecond })
 		if err == nil {
-			s.Close()
+			s.Close(context.Background())
 			t.Fatal("second Open of a held file: got no error")
 		}
 		if !errors.Is(err, storecache.ErrLocked) {
@@ -136,10 +137,25 @@ func TestOpen_Locked(t *testing.T) {
 			t.Errorf("second Open took %v, want about the 100ms timeout", d)
 		}
 	})
-	t.Run("ReadOnly", func(t *testing.T) {
-		s, err := storecache.OpenReadOnly(path, 100*time.Millisecond)
+	t.Run("ContextDeadline", func(t *testing.T) {
+		// Timeout waits forever; the context's deadline ends the wait.
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		s := storecache.NewStore(path)
+		s.Timeout = -1
+		err := s.Open(ctx)
 		if err == nil {
-			s.Close()
+			s.Close(context.Background())
+			t.Fatal("Open of a held file under a deadline: got no error")
+		}
+		if !errors.Is(err, storecache.ErrLocked) {
+			t.Errorf("Open under a deadline: got %v, want ErrLocked", err)
+		}
+	})
+	t.Run("ReadOnly", func(t *testing.T) {
+		s, err := openReadOnly(path, 100*time.Millisecond)
+		if err == nil {
+			s.Close(context.Background())
 			t.Fatal("OpenReadOnly of a held file: got no error")
 		}
 		if !errors.Is(err, storecache.ErrLocked) {
@@ -177,12 +193,12 @@ func TestOpen_Corrupt(t *testing.T) {
 
 	// A real store of several pages, to truncate.
 	src := filepath.Join(t.TempDir(), "src.db")
-	s, err := storecache.Open(src, storecache.Options{})
+	s, err := openStore(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	commitMany(t, s, 300)
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	full, err := os.ReadFile(src)
@@ -204,9 +220,9 @@ func TestOpen_Corrupt(t *testing.T) {
 			if err := os.WriteFile(path, tc.data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			s, err := storecache.Open(path, storecache.Options{Timeout: 100 * time.Millisecond})
+			s, err := openStore(path, func(s *storecache.Store) { s.Timeout = 100 * time.Millisecond })
 			if err == nil {
-				s.Close()
+				s.Close(context.Background())
 				t.Fatal("Open: got no error")
 			}
 			if !errors.Is(err, storecache.ErrCorrupt) {
@@ -215,9 +231,9 @@ func TestOpen_Corrupt(t *testing.T) {
 			wantContains(t, err, path, "left as it is")
 			wantKept(t, path, tc.data)
 
-			s, err = storecache.OpenReadOnly(path, 100*time.Millisecond)
+			s, err = openReadOnly(path, 100*time.Millisecond)
 			if err == nil {
-				s.Close()
+				s.Close(context.Background())
 				t.Fatal("OpenReadOnly: got no error")
 			}
 			if !errors.Is(err, storecache.ErrCorrupt) {
@@ -261,11 +277,11 @@ func rawUpdate(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
 
 func TestOpen_SchemaNewer(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "store.db")
-	s, err := storecache.Open(path, storecache.Options{})
+	s, err := openStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rawUpdate(t, path, func(tx *bolt.Tx) error {
@@ -275,9 +291,9 @@ func TestOpen_SchemaNewer(t *testing.T) {
 	})
 	before, _ := os.ReadFile(path)
 
-	s, err = storecache.Open(path, storecache.Options{})
+	s, err = openStore(path)
 	if err == nil {
-		s.Close()
+		s.Close(context.Background())
 		t.Fatal("Open of a newer schema: got no error")
 	}
 	wantContains(t, err, path, fmt.Sprintf("schema version %d is newer", storecache.SchemaVersion+1), fmt.Sprintf("(%d)", storecache.SchemaVersion))
@@ -295,9 +311,9 @@ func TestOpen_ForeignFile(t *testing.T) {
 	})
 	before, _ := os.ReadFile(path)
 
-	s, err := storecache.Open(path, storecache.Options{})
+	s, err := openStore(path)
 	if err == nil {
-		s.Close()
+		s.Close(context.Background())
 		t.Fatal("Open of another program's bbolt file: got no error")
 	}
 	if !errors.Is(err, storecache.ErrNotStore) {
@@ -306,10 +322,10 @@ func TestOpen_ForeignFile(t *testing.T) {
 	wantKept(t, path, before)
 }
 
-func TestOpenReadOnly(t *testing.T) {
+func TestOpen_ReadOnly(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "store.db")
-	s, err := storecache.Open(path, storecache.Options{})
+	s, err := openStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,14 +333,14 @@ func TestOpenReadOnly(t *testing.T) {
 	if _, err := s.SaveDocument(ctx, gateway.DocumentKeyset, 3, []byte("keyset-3")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
 	t.Run("Missing", func(t *testing.T) {
 		missing := filepath.Join(t.TempDir(), "missing.db")
-		if s, err := storecache.OpenReadOnly(missing, time.Second); err == nil {
-			s.Close()
+		if s, err := openReadOnly(missing, time.Second); err == nil {
+			s.Close(context.Background())
 			t.Fatal("OpenReadOnly of a missing file: got no error")
 		}
 		if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
@@ -332,17 +348,17 @@ func TestOpenReadOnly(t *testing.T) {
 		}
 	})
 
-	ro, err := storecache.OpenReadOnly(path, time.Second)
+	ro, err := openReadOnly(path, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ro.Close()
+	defer ro.Close(context.Background())
 	// Two readers may share the file.
-	ro2, err := storecache.OpenReadOnly(path, time.Second)
+	ro2, err := openReadOnly(path, time.Second)
 	if err != nil {
 		t.Fatalf("second OpenReadOnly: %v", err)
 	}
-	ro2.Close()
+	ro2.Close(context.Background())
 
 	t.Run("Reads", func(t *testing.T) {
 		if d, err := ro.LookupDecision(ctx, gateway.IdempotencyKey{Lane: "lane-1", POSTxnID: "txn-1"}); err != nil || d == nil {
@@ -386,14 +402,14 @@ func TestOpenReadOnly(t *testing.T) {
 }
 
 func TestStore_Close(t *testing.T) {
-	s, err := storecache.Open(filepath.Join(t.TempDir(), "store.db"), storecache.Options{})
+	s, err := openStore(filepath.Join(t.TempDir(), "store.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(context.Background()); err != nil {
 		t.Errorf("second Close: got %v, want nil", err)
 	}
 	ctx := context.Background()
@@ -405,12 +421,62 @@ func TestStore_Close(t *testing.T) {
 	}
 }
 
+// A store used before Open says so, touches no file, and closes quietly.
+func TestStore_NotOpen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s := storecache.NewStore(path)
+	if err := s.CommitDecision(ctx, newCommit("lane-1", "txn-1", tokenID(1), gateway.ModeOnline, 1)); !errors.Is(err, storecache.ErrNotOpen) {
+		t.Errorf("CommitDecision before Open: got %v, want ErrNotOpen", err)
+	}
+	if _, err := s.LookupDecision(ctx, gateway.IdempotencyKey{Lane: "lane-1", POSTxnID: "txn-1"}); !errors.Is(err, storecache.ErrNotOpen) {
+		t.Errorf("LookupDecision before Open: got %v, want ErrNotOpen", err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Errorf("Close before Open: got %v, want nil", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a store never opened left a file behind (stat: %v)", err)
+	}
+}
+
+// A Close whose context ends while a commit is being committed returns the
+// context's error and leaves the file open; the commit lands, and a later
+// Close closes the file.
+func TestStore_Close_ContextEnds(t *testing.T) {
+	ctx := context.Background()
+	s, g := MustOpenGatedStore(t)
+	c := newCommit("lane-1", "txn-1", tokenID(1), gateway.ModeOnline, 100)
+	committed := make(chan error, 1)
+	go func() { committed <- s.CommitDecision(ctx, c) }()
+	g.WaitEntered(t)
+
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Close(ended); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close with a commit running and its context ended: got %v, want context.Canceled", err)
+	}
+	if _, err := s.LookupDecision(ctx, c.Key); err != nil {
+		t.Errorf("LookupDecision after a Close that gave up: got %v, want the file still open", err)
+	}
+	g.Release()
+	if err := <-committed; err != nil {
+		t.Fatalf("the commit taken before Close: %v", err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := s.LookupDecision(ctx, c.Key); !errors.Is(err, storecache.ErrClosed) {
+		t.Errorf("LookupDecision after Close: got %v, want ErrClosed", err)
+	}
+}
+
 func TestStore_Close_WhileCommitting(t *testing.T) {
 	// Every commit racing with Close either committed (and is on disk
 	// after a reopen) or failed with ErrClosed (and is not).
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "store.db")
-	s, err := storecache.Open(path, storecache.Options{})
+	s, err := openStore(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +489,7 @@ func TestStore_Close_WhileCommitting(t *testing.T) {
 		wg.Go(func() { errs[i] = s.CommitDecision(ctx, commits[i]) })
 		if i == n/2 {
 			wg.Go(func() {
-				if err := s.Close(); err != nil {
+				if err := s.Close(context.Background()); err != nil {
 					t.Errorf("Close: %v", err)
 				}
 			})
@@ -431,7 +497,7 @@ func TestStore_Close_WhileCommitting(t *testing.T) {
 	}
 	wg.Wait()
 
-	s = MustOpenStoreAt(t, path, storecache.Options{})
+	s = MustOpenStoreAt(t, path)
 	committed := 0
 	for i, err := range errs {
 		d, lerr := s.LookupDecision(ctx, commits[i].Key)

@@ -46,11 +46,11 @@ func fillStore(ctx context.Context, st *storecache.Store, lanes, first, n int, m
 // leaves, and times the forwarder, with storegated's default batch, until
 // central has acknowledged them all.
 func measureDrain(ctx context.Context, dir string, h *hq, n int) (*Drain, error) {
-	st, err := storecache.Open(filepath.Join(dir, "drain.db"), storecache.Options{})
-	if err != nil {
+	st := storecache.NewStore(filepath.Join(dir, "drain.db"))
+	if err := st.Open(ctx); err != nil {
 		return nil, err
 	}
-	defer st.Close()
+	defer st.Close(context.Background())
 	if err := fillStore(ctx, st, storecache.DefaultMaxBatch, 0, n, gateway.ModeOffline); err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func measureDrain(ctx context.Context, dir string, h *hq, n int) (*Drain, error)
 	if err := warmConn(ctx, conn); err != nil {
 		return nil, err
 	}
-	fwd := &gateway.Forwarder{StoreID: benchStoreID, Store: st, Central: centralclient.New(conn)}
+	fwd := gateway.NewForwarder(benchStoreID, st, centralclient.New(conn))
 	start := time.Now()
 	sent := 0
 	for {

@@ -373,11 +373,11 @@ func measureGroup(path string, lanes int, d time.Duration) (Rate, error) {
 // measureCommitter commits decisions through storecache.CommitDecision from
 // lanes goroutines.
 func measureCommitter(ctx context.Context, path string, lanes int, d time.Duration) (Rate, error) {
-	st, err := storecache.Open(path, storecache.Options{})
-	if err != nil {
+	st := storecache.NewStore(path)
+	if err := st.Open(ctx); err != nil {
 		return Rate{}, err
 	}
-	defer st.Close()
+	defer st.Close(context.Background())
 	now := time.Now()
 	r := runLoad(ctx, lanes, d, 0, func(lane, n int) error {
 		return st.CommitDecision(ctx, benchDecision(fmt.Sprintf("lane-%02d", lane), n, gateway.ModeOnline, now))

@@ -118,7 +118,7 @@ func checkTargets(cfg *Config, res *Results) []Target {
 	} else {
 		st.Value = fmt.Sprintf("%.1f ms", res.Startup.InProcess)
 		st.Status = verdict(res.Startup.InProcess < targetStartupMS)
-		st.Note = "in process only (storecache.Open + gateway.Open + keyset)"
+		st.Note = "in process only (store Open + gateway Open + keyset)"
 	}
 	out = append(out, st)
 	return out

@@ -32,17 +32,18 @@ type StoreSize struct {
 // commits skip their fsyncs, which changes nothing in the file, only how
 // long a busy disk makes it take.
 func measureStoreSize(ctx context.Context, path string, n int) (*StoreSize, error) {
-	st, err := storecache.Open(path, storecache.Options{NoSync: true})
-	if err != nil {
+	st := storecache.NewStore(path)
+	st.NoSync = true
+	if err := st.Open(ctx); err != nil {
 		return nil, err
 	}
 	start := time.Now()
 	if err := fillStore(ctx, st, storecache.DefaultMaxBatch, 0, n, gateway.ModeOnline); err != nil {
-		st.Close()
+		st.Close(context.Background())
 		return nil, err
 	}
 	elapsed := time.Since(start)
-	if err := st.Close(); err != nil {
+	if err := st.Close(context.Background()); err != nil {
 		return nil, err
 	}
 	fi, err := os.Stat(path)
@@ -64,7 +65,7 @@ type Startup struct {
 	Decisions    int     `json:"decisions"`
 	StoreBytes   int64   `json:"store_bytes"`
 	BuildSeconds float64 `json:"build_seconds"`
-	// InProcess is storecache.Open, gateway.Open and applying the keyset
+	// InProcess is opening the store and the gateway and applying the keyset
 	// file, as storegated's Run does them, in this process (median of
 	// the tries), in ms.
 	InProcess float64 `json:"in_process_ms"`
@@ -91,15 +92,17 @@ const buildBatch = 1024
 // some already), in large transactions without a sync per commit: Close
 // syncs the file once.
 func buildStore(ctx context.Context, path string, have, n int) error {
-	st, err := storecache.Open(path, storecache.Options{NoSync: true, MaxBatch: buildBatch})
-	if err != nil {
+	st := storecache.NewStore(path)
+	st.NoSync = true
+	st.MaxBatch = buildBatch
+	if err := st.Open(ctx); err != nil {
 		return err
 	}
 	if err := fillStore(ctx, st, buildBatch, have, n-have, gateway.ModeOnline); err != nil {
-		st.Close()
+		st.Close(context.Background())
 		return err
 	}
-	return st.Close()
+	return st.Close(context.Background())
 }
 
 // measureStartup times start-ups on the store at dir/storegate.db, holding
@@ -169,17 +172,17 @@ func measureStartup(ctx context.Context, bin, dir string, h *hq, n int) (*Startu
 // does, and closes them again.
 func startInProcess(ctx context.Context, path string, h *hq, keyset []byte) (time.Duration, error) {
 	start := time.Now()
-	st, err := storecache.Open(path, storecache.Options{})
-	if err != nil {
+	st := storecache.NewStore(path)
+	if err := st.Open(ctx); err != nil {
 		return 0, err
 	}
-	defer st.Close()
+	defer st.Close(context.Background())
 	conn, err := dialLoopback(h.addr)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
-	gw := &gateway.Gateway{StoreID: benchStoreID, Store: st, Central: centralclient.New(conn), RootKey: h.keys.RootPublic}
+	gw := gateway.NewGateway(benchStoreID, st, centralclient.New(conn), h.keys.RootPublic)
 	if err := gw.Open(ctx); err != nil {
 		return 0, err
 	}

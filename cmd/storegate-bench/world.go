@@ -67,24 +67,27 @@ func startHQ(dir string, accounts int) (*hq, error) {
 	if h.keys, err = hqkeys.Init(h.keysDir); err != nil {
 		return nil, err
 	}
-	if h.ledger, err = central.OpenLedger(filepath.Join(dir, "central.db"), central.LedgerOptions{}); err != nil {
+	ctx := context.Background()
+	h.ledger = central.NewLedger(filepath.Join(dir, "central.db"))
+	if err := h.ledger.Open(ctx); err != nil {
 		return nil, err
 	}
 	for i := range accounts {
 		if err := h.ledger.EnsureAccount(accountID(i), accountBalance); err != nil {
-			h.ledger.Close()
+			h.ledger.Close(ctx)
 			return nil, err
 		}
 	}
-	if h.pub, err = central.NewPublisher(h.ledger, h.keys.RootPublic); err != nil {
-		h.ledger.Close()
+	h.pub = central.NewPublisher(h.ledger, h.keys.RootPublic)
+	if err := h.pub.Open(ctx); err != nil {
+		h.ledger.Close(ctx)
 		return nil, err
 	}
 	svc := central.NewService(h.ledger, h.pub, func() *gateway.Keyring { return h.keys.Keyring })
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		h.pub.Close()
-		h.ledger.Close()
+		h.pub.Close(ctx)
+		h.ledger.Close(ctx)
 		return nil, err
 	}
 	h.addr = lis.Addr().String()
@@ -99,10 +102,10 @@ func startHQ(dir string, accounts int) (*hq, error) {
 
 // Close stops serving and closes the ledger.
 func (h *hq) Close() {
-	h.pub.Close()
+	h.pub.Close(context.Background())
 	h.srv.Stop()
 	<-h.served
-	h.ledger.Close()
+	h.ledger.Close(context.Background())
 }
 
 // store is one gateway wired as cmd/storegated wires it: storecache on a
@@ -133,29 +136,25 @@ type storeOptions struct {
 
 // startStore opens a store file in dir and serves a gateway over it.
 func startStore(ctx context.Context, dir string, h *hq, opts storeOptions) (*store, error) {
-	s := &store{}
-	var err error
-	if s.st, err = storecache.Open(filepath.Join(dir, "storegate.db"), storecache.Options{}); err != nil {
+	s := &store{st: storecache.NewStore(filepath.Join(dir, "storegate.db"))}
+	if err := s.st.Open(ctx); err != nil {
 		return nil, err
 	}
+	var err error
 	if s.conn, err = grpc.NewClient(opts.CentralAddr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-		s.st.Close()
+		s.st.Close(ctx)
 		return nil, err
 	}
 	// Decisions are logged as storegated logs them (JSON, info), to a sink
 	// that throws them away: the formatting is part of the cost.
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	cc := centralclient.New(s.conn)
-	s.fwd = &gateway.Forwarder{StoreID: benchStoreID, Store: s.st, Central: cc, Logger: logger}
-	s.gw = &gateway.Gateway{
-		StoreID:        benchStoreID,
-		Store:          s.st,
-		Central:        cc,
-		RootKey:        h.keys.RootPublic,
-		CentralTimeout: opts.CentralTimeout,
-		Logger:         logger,
-		Committed:      s.fwd.Notify,
-	}
+	s.fwd = gateway.NewForwarder(benchStoreID, s.st, cc)
+	s.fwd.Logger = logger
+	s.gw = gateway.NewGateway(benchStoreID, s.st, cc, h.keys.RootPublic)
+	s.gw.CentralTimeout = opts.CentralTimeout
+	s.gw.Logger = logger
+	s.gw.Committed = s.fwd.Notify
 	s.fwd.Contact = s.gw.NoteCentral
 	if opts.Offline {
 		s.offline = enableOfflineCaps(s.gw)
@@ -176,7 +175,9 @@ func startStore(ctx context.Context, dir string, h *hq, opts storeOptions) (*sto
 	s.addr = lis.Addr().String()
 	// As storegated serves the POS listener, but plaintext: every lane is
 	// a development caller (a supervisor of the store).
-	face := &grpcserver.Server{Gateway: s.gw, Store: s.st, Version: "bench", StartedAt: time.Now(), InsecureCallers: true}
+	face := grpcserver.NewServer(s.gw, s.st)
+	face.Version = "bench"
+	face.InsecureCallers = true
 	s.srv = grpc.NewServer(face.PaymentServerOptions()...)
 	face.RegisterPayment(s.srv)
 	hs := health.NewServer()
@@ -207,7 +208,7 @@ func (s *store) close() {
 	}
 	s.wg.Wait()
 	s.conn.Close()
-	s.st.Close()
+	s.st.Close(context.Background())
 }
 
 // dialLoopback is the POS side's connection: one client connection that

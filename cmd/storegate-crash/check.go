@@ -140,11 +140,12 @@ func (h *harness) check() (*Report, error) {
 	h.mu.Unlock()
 
 	// The gateway's store: sound, its audit chain whole, its outbox empty.
-	st, err := storecache.OpenReadOnly(filepath.Join(h.dir, "store", "storegate.db"), 5*time.Second)
-	if err != nil {
+	st := storecache.NewStore(filepath.Join(h.dir, "store", "storegate.db"))
+	st.ReadOnly, st.Timeout = true, 5*time.Second
+	if err := st.Open(context.Background()); err != nil {
 		return nil, err
 	}
-	defer st.Close()
+	defer st.Close(context.Background())
 	if err := st.Check(); err != nil {
 		problem("gateway store: %v", err)
 	}
@@ -170,11 +171,12 @@ func (h *harness) check() (*Report, error) {
 	r.Disputed = len(disputed)
 
 	// Central's books: sound and balanced.
-	ledger, err := central.OpenLedger(filepath.Join(h.dir, "hq", "central.db"), central.LedgerOptions{Timeout: 5 * time.Second})
-	if err != nil {
+	ledger := central.NewLedger(filepath.Join(h.dir, "hq", "central.db"))
+	ledger.Timeout = 5 * time.Second
+	if err := ledger.Open(context.Background()); err != nil {
 		return nil, err
 	}
-	defer ledger.Close()
+	defer ledger.Close(context.Background())
 	if err := ledger.Check(); err != nil {
 		problem("central ledger: %v", err)
 	}

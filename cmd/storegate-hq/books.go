@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -58,11 +59,12 @@ func printBooks(path string, asJSON bool, stdout io.Writer) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("no ledger: %w", err)
 	}
-	l, err := central.OpenLedger(path, central.LedgerOptions{Timeout: 2 * time.Second})
-	if err != nil {
+	l := central.NewLedger(path)
+	l.Timeout = 2 * time.Second
+	if err := l.Open(context.Background()); err != nil {
 		return err
 	}
-	defer l.Close()
+	defer l.Close(context.Background())
 	b, err := l.Books()
 	if err != nil {
 		return err

@@ -205,8 +205,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return err
 	}
-	m.ledger, err = central.OpenLedger(filepath.Join(m.DataDir, ledgerFile), central.LedgerOptions{Currency: m.Currency})
-	if err != nil {
+	m.ledger = central.NewLedger(filepath.Join(m.DataDir, ledgerFile))
+	m.ledger.Currency = m.Currency
+	if err := m.ledger.Open(ctx); err != nil {
 		return err
 	}
 	for id, bal := range m.Accounts {
@@ -214,8 +215,8 @@ func (m *Main) Run(ctx context.Context) error {
 			return fmt.Errorf("account %s: %w", id, err)
 		}
 	}
-	m.publisher, err = central.NewPublisher(m.ledger, keys.RootPublic)
-	if err != nil {
+	m.publisher = central.NewPublisher(m.ledger, keys.RootPublic)
+	if err := m.publisher.Open(ctx); err != nil {
 		return err
 	}
 	if _, _, err := m.publisher.Publish(gateway.DocumentKeyset, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
@@ -240,18 +241,20 @@ func (m *Main) Run(ctx context.Context) error {
 		adminLn.Close()
 		return fmt.Errorf("listen: %w", err)
 	}
-	m.server = &central.Server{
-		Service: svc,
-		Admin:   &central.AdminService{Publisher: m.publisher, Ledger: m.ledger, Logger: m.logger.With("part", "admin")},
-		Creds:   creds,
-		Logger:  m.logger,
-	}
-	if err := m.server.Open(ln, adminLn); err != nil {
+	admin := central.NewAdminService(m.publisher, m.ledger)
+	admin.Logger = m.logger.With("part", "admin")
+	m.server = central.NewServer(svc, admin)
+	m.server.Listener, m.server.AdminListener = ln, adminLn
+	m.server.Creds = creds
+	m.server.Logger = m.logger
+	if err := m.server.Open(); err != nil {
 		ln.Close()
 		adminLn.Close()
 		return err
 	}
-	voider := &central.HoldVoider{Ledger: m.ledger, Expiry: m.HoldExpiry, Logger: m.logger}
+	voider := central.NewHoldVoider(m.ledger)
+	voider.Expiry = m.HoldExpiry
+	voider.Logger = m.logger
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.wg.Add(1)
@@ -299,14 +302,14 @@ func (m *Main) Close() error {
 			}
 			cancel()
 		} else if m.publisher != nil {
-			m.publisher.Close()
+			m.publisher.Close(context.Background())
 		}
 		if m.cancel != nil {
 			m.cancel()
 		}
 		m.wg.Wait()
 		if m.ledger != nil {
-			err = m.ledger.Close()
+			err = m.ledger.Close(context.Background())
 		}
 	})
 	return err

@@ -23,11 +23,12 @@ type auditSource struct {
 
 func (a auditSource) scan(ctx context.Context, fn func(raw []byte) error) (headCheck func(*gateway.AuditChain) error, err error) {
 	if a.db != "" {
-		st, err := storecache.OpenReadOnly(a.db, 2*time.Second)
-		if err != nil {
+		st := storecache.NewStore(a.db)
+		st.ReadOnly, st.Timeout = true, 2*time.Second
+		if err := st.Open(ctx); err != nil {
 			return nil, err
 		}
-		defer st.Close()
+		defer st.Close(context.Background())
 		if err := st.ScanAudit(ctx, 1, func(_ uint64, raw []byte) error { return fn(raw) }); err != nil {
 			return nil, err
 		}

@@ -64,11 +64,12 @@ func outboxFromGateway(ctx context.Context, socket string, limit int) (*storegat
 // outboxFromFile reads the listing from a stopped gateway's store, read
 // and converted as a running gateway answers it.
 func outboxFromFile(ctx context.Context, path string, limit int) (*storegatev1.ListOutboxResponse, error) {
-	st, err := storecache.OpenReadOnly(path, 2*time.Second)
-	if err != nil {
+	st := storecache.NewStore(path)
+	st.ReadOnly, st.Timeout = true, 2*time.Second
+	if err := st.Open(ctx); err != nil {
 		return nil, err
 	}
-	defer st.Close()
+	defer st.Close(context.Background())
 	l, err := gateway.ListOutbox(ctx, st, limit)
 	if err != nil {
 		return nil, err

@@ -570,7 +570,8 @@ func (c *Config) LoadTLS() (listener, central *tls.Config, err error) {
 func (c *Config) NewScanners(logger *slog.Logger) (*devices.Manager, error) {
 	hub := devices.NewScanHub()
 	hub.TTL = c.ScanTTL
-	mgr := devices.NewManager(hub, logger)
+	mgr := devices.NewManager(hub)
+	mgr.Logger = logger
 	for i, l := range c.Lanes {
 		term, err := devices.ParseTerminator(l.Terminator)
 		if err != nil {

@@ -78,11 +78,11 @@ func TestStoregated_DiskRefusesWrites(t *testing.T) {
 	w.hq.stop()
 
 	// Central debited the sale once, though it was asked twice.
-	l, err := central.OpenLedger(filepath.Join(w.hqData, "central.db"), central.LedgerOptions{})
-	if err != nil {
+	l := central.NewLedger(filepath.Join(w.hqData, "central.db"))
+	if err := l.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer l.Close(context.Background())
 	books, err := l.Books()
 	if err != nil {
 		t.Fatal(err)

@@ -256,44 +256,36 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	m.store, err = storecache.Open(m.Config.StorePath(), storecache.Options{Logger: m.logger})
-	if err != nil {
+	m.store = storecache.NewStore(m.Config.StorePath())
+	m.store.Logger = m.logger
+	if err := m.store.Open(ctx); err != nil {
 		return err
 	}
-	var centralCreds credentials.TransportCredentials
+	m.central = centralclient.NewClient(m.Config.Central.Address)
 	if centralTLS != nil {
-		centralCreds = credentials.NewTLS(centralTLS)
+		m.central.Creds = credentials.NewTLS(centralTLS)
 	}
-	m.central, err = centralclient.Dial(m.Config.Central.Address, centralCreds, m.Config.Central.BreakerCooldown)
-	if err != nil {
+	m.central.MaxReconnect = m.Config.Central.BreakerCooldown
+	if err := m.central.Open(); err != nil {
 		return fmt.Errorf("central.address: %w", err)
 	}
-	fwd := &gateway.Forwarder{
-		StoreID:    m.Config.StoreID,
-		Store:      m.store,
-		Central:    m.central,
-		Batch:      m.Config.Forward.Batch,
-		BatchWait:  m.Config.Forward.BatchWait,
-		Interval:   m.Config.Forward.Interval,
-		MaxBackoff: m.Config.Forward.MaxBackoff,
-		Logger:     m.logger.With("part", "forwarder"),
+	fwd := gateway.NewForwarder(m.Config.StoreID, m.store, m.central)
+	fwd.Batch = m.Config.Forward.Batch
+	fwd.BatchWait = m.Config.Forward.BatchWait
+	fwd.Interval = m.Config.Forward.Interval
+	fwd.MaxBackoff = m.Config.Forward.MaxBackoff
+	fwd.Logger = m.logger.With("part", "forwarder")
+	m.gw = gateway.NewGateway(m.Config.StoreID, m.store, m.central, root)
+	m.gw.Currency = m.Config.Currency
+	m.gw.CentralTimeout = m.Config.Central.Timeout
+	m.gw.Breaker = &gateway.Breaker{
+		Failures: m.Config.Central.BreakerFailures,
+		Cooldown: m.Config.Central.BreakerCooldown,
 	}
-	m.gw = &gateway.Gateway{
-		StoreID:        m.Config.StoreID,
-		Currency:       m.Config.Currency,
-		Store:          m.store,
-		Central:        m.central,
-		RootKey:        root,
-		CentralTimeout: m.Config.Central.Timeout,
-		Breaker: &gateway.Breaker{
-			Failures: m.Config.Central.BreakerFailures,
-			Cooldown: m.Config.Central.BreakerCooldown,
-		},
-		Offline:        gateway.FixedOffline{Caps: m.Config.Offline.Caps()},
-		ReversalWindow: reversals,
-		Logger:         m.logger.With("part", "decision"),
-		Committed:      fwd.Notify,
-	}
+	m.gw.Offline = gateway.FixedOffline{Caps: m.Config.Offline.Caps()}
+	m.gw.ReversalWindow = reversals
+	m.gw.Logger = m.logger.With("part", "decision")
+	m.gw.Committed = fwd.Notify
 	fwd.Contact = m.gw.NoteCentral
 	if len(m.Config.Lanes) > 0 {
 		m.scanners, err = m.Config.NewScanners(m.logger.With("part", "scanner"))
@@ -317,28 +309,25 @@ func (m *Main) Run(ctx context.Context) error {
 	m.logger.Info("policy held", "keyset", held.Keyset, "policy", held.Policy, "store_policy", held.StorePolicy,
 		"freeze", held.Freeze, "mode", m.gw.Policy().Mode().String())
 
-	mopts := metrics.Options{Version: Version, Status: m.gw.Status, Logger: m.logger.With("part", "metrics")}
+	m.metrics = metrics.NewMetrics(Version)
+	m.metrics.Status = m.gw.Status
+	m.metrics.Logger = m.logger.With("part", "metrics")
 	if m.scanners != nil {
-		mopts.Scanners = m.scanners.Scanners
+		m.metrics.Scanners = m.scanners.Scanners
 	}
-	m.metrics = metrics.New(mopts)
-	m.server = &grpcserver.Server{
-		Gateway:         m.gw,
-		Store:           m.store,
-		Chain:           m.Config.Chain,
-		InsecureCallers: m.Config.InsecureCallers,
-		Version:         Version,
-		StartedAt:       time.Now(),
-		Options: grpcserver.Options{
-			MaxRecvMsgSize: m.Config.GRPC.MaxMessageBytes,
-			CallTimeout:    m.Config.GRPC.DefaultDeadline,
-			Observer:       m.metrics,
-		},
-		Probe:          m.store.Probe,
-		HealthInterval: m.Config.Health.CheckInterval,
-		OnHealthChange: m.metrics.SetStoreWritable,
-		Logger:         m.logger,
+	m.server = grpcserver.NewServer(m.gw, m.store)
+	m.server.Chain = m.Config.Chain
+	m.server.InsecureCallers = m.Config.InsecureCallers
+	m.server.Version = Version
+	m.server.Options = grpcserver.Options{
+		MaxRecvMsgSize: m.Config.GRPC.MaxMessageBytes,
+		CallTimeout:    m.Config.GRPC.DefaultDeadline,
+		Observer:       m.metrics,
 	}
+	m.server.Probe = m.store.Probe
+	m.server.HealthInterval = m.Config.Health.CheckInterval
+	m.server.OnHealthChange = m.metrics.SetStoreWritable
+	m.server.Logger = m.logger
 	if listenTLS != nil {
 		m.server.Options.Creds = credentials.NewTLS(listenTLS)
 	}
@@ -361,7 +350,8 @@ func (m *Main) Run(ctx context.Context) error {
 		adminLn.Close()
 		return fmt.Errorf("listen: %w", err)
 	}
-	if err := m.server.Open(ln, adminLn); err != nil {
+	m.server.Listener, m.server.AdminListener = ln, adminLn
+	if err := m.server.Open(ctx); err != nil {
 		ln.Close()
 		adminLn.Close()
 		return err
@@ -371,7 +361,8 @@ func (m *Main) Run(ctx context.Context) error {
 		if metricsLn, err = net.Listen("tcp", m.Config.Metrics.Listen); err != nil {
 			return fmt.Errorf("metrics.listen: %w", err)
 		}
-		if err := m.metrics.Open(metricsLn); err != nil {
+		m.metrics.Listener = metricsLn
+		if err := m.metrics.Open(); err != nil {
 			metricsLn.Close()
 			return err
 		}
@@ -382,14 +373,12 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 
-	watcher := &gateway.PolicyWatcher{
-		Gateway:    m.gw,
-		Source:     m.central,
-		MinBackoff: m.Config.Central.WatchMinBackoff,
-		MaxBackoff: m.Config.Central.WatchMaxBackoff,
-		Logger:     m.logger.With("part", "policy"),
-	}
-	pruner := &gateway.Pruner{Gateway: m.gw, Logger: m.logger.With("part", "prune")}
+	watcher := gateway.NewPolicyWatcher(m.gw, m.central)
+	watcher.MinBackoff = m.Config.Central.WatchMinBackoff
+	watcher.MaxBackoff = m.Config.Central.WatchMaxBackoff
+	watcher.Logger = m.logger.With("part", "policy")
+	pruner := gateway.NewPruner(m.gw)
+	pruner.Logger = m.logger.With("part", "prune")
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.goDo(func() { fwd.Run(runCtx) })
@@ -464,12 +453,17 @@ func (m *Main) Close() error {
 		if m.notifyReady {
 			m.notify("STOPPING=1\nSTATUS=stopping: finishing in-flight decisions")
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		defer cancel()
 		if m.server != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 			if serr := m.server.Close(ctx); serr != nil {
 				m.logger.Warn("in-flight calls did not finish in time; their connections were closed", "shutdown_timeout", m.Config.ShutdownTimeout, "err", serr)
 			}
-			cancel()
+		}
+		if m.gw != nil {
+			if gerr := m.gw.Close(ctx); gerr != nil {
+				m.logger.Warn("decisions still running at shutdown; the store waits for their commits", "err", gerr)
+			}
 		}
 		if m.metrics != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -480,7 +474,7 @@ func (m *Main) Close() error {
 			m.cancel()
 		}
 		if m.scanners != nil {
-			m.scanners.Close()
+			m.scanners.Close(context.Background())
 		}
 		m.wg.Wait()
 		if m.central != nil {
@@ -490,7 +484,7 @@ func (m *Main) Close() error {
 			if st, serr := m.store.OutboxStats(context.Background()); serr == nil && st.Depth > 0 {
 				m.logger.Info("settlements kept on disk for central", "outbox_depth", st.Depth, "offline_exposure", st.OfflineExposure)
 			}
-			err = m.store.Close()
+			err = m.store.Close(context.Background())
 		}
 		if m.logger != nil {
 			m.logger.Info("storegated stopped")

@@ -422,11 +422,11 @@ func TestStoregated_EndToEnd(t *testing.T) {
 	}
 
 	t.Run("OneDebitAtCentral", func(t *testing.T) {
-		l, err := central.OpenLedger(filepath.Join(w.hqData, "central.db"), central.LedgerOptions{})
-		if err != nil {
+		l := central.NewLedger(filepath.Join(w.hqData, "central.db"))
+		if err := l.Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		defer l.Close()
+		defer l.Close(context.Background())
 		books, err := l.Books()
 		if err != nil {
 			t.Fatal(err)

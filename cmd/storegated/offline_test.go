@@ -158,11 +158,11 @@ func TestStoregated_Offline(t *testing.T) {
 	w.hq.stop()
 
 	t.Run("BooksOnce", func(t *testing.T) {
-		l, err := central.OpenLedger(filepath.Join(w.hqData, "central.db"), central.LedgerOptions{})
-		if err != nil {
+		l := central.NewLedger(filepath.Join(w.hqData, "central.db"))
+		if err := l.Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		defer l.Close()
+		defer l.Close(context.Background())
 		if err := l.Check(); err != nil {
 			t.Fatal(err)
 		}
@@ -188,11 +188,12 @@ func TestStoregated_Offline(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "waiting for central: 0") || !strings.Contains(out, "disputed (refused by central, kept for a person to resolve): 0") {
 			t.Errorf("storegatectl outbox --db (exit %d):\n%s", code, out)
 		}
-		st, err := storecache.OpenReadOnly(filepath.Join(w.gwData, "storegate.db"), time.Second)
-		if err != nil {
+		st := storecache.NewStore(filepath.Join(w.gwData, "storegate.db"))
+		st.ReadOnly, st.Timeout = true, time.Second
+		if err := st.Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		defer st.Close()
+		defer st.Close(context.Background())
 		if err := st.Check(); err != nil {
 			t.Error(err)
 		}

@@ -183,11 +183,12 @@ func TestStoregated_ShutdownFinishesInFlight(t *testing.T) {
 
 	// Every committed decision and its queued settlement is on disk, in a
 	// file that was closed cleanly.
-	st, err := storecache.OpenReadOnly(filepath.Join(data, "storegate.db"), time.Second)
-	if err != nil {
+	st := storecache.NewStore(filepath.Join(data, "storegate.db"))
+	st.ReadOnly, st.Timeout = true, time.Second
+	if err := st.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer st.Close(context.Background())
 	if err := st.Check(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
+
+	"storegate/internal/loop"
 )
 
 // notify sends state to systemd (sd_notify). Outside systemd, where
@@ -28,22 +29,15 @@ func (m *Main) watchdog(ctx context.Context) {
 	if interval <= 0 {
 		return
 	}
-	t := time.NewTicker(interval / 3)
-	defer t.Stop()
 	m.logger.Info("systemd watchdog enabled", "interval", interval)
 	starving := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if m.server.Healthy() {
-				m.notify(daemon.SdNotifyWatchdog)
-				starving = false
-			} else if !starving {
-				m.logger.Error("store unhealthy: not pinging systemd's watchdog", "watchdog", interval)
-				starving = true
-			}
+	loop.Every(ctx, interval/3, func(context.Context) {
+		if m.server.Healthy() {
+			m.notify(daemon.SdNotifyWatchdog)
+			starving = false
+		} else if !starving {
+			m.logger.Error("store unhealthy: not pinging systemd's watchdog", "watchdog", interval)
+			starving = true
 		}
-	}
+	})
 }

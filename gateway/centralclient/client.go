@@ -3,24 +3,38 @@ package centralclient
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"storegate/gateway"
 	"storegate/gateway/wire"
 	storegatev1 "storegate/proto/storegate/v1"
 )
 
-// Client implements gateway.Central over gRPC.
+// Client implements gateway.Central and gateway.PolicySource over gRPC.
+// NewClient makes one that owns its connection (Open, then Close); New makes
+// one over a connection its caller owns, ready at once.
 type Client struct {
-	rpc storegatev1.CentralServiceClient
-	// conn is the connection Dial made, which Close closes.
+	// Creds are the transport credentials Open dials with (TLS); nil means
+	// plaintext.
+	Creds credentials.TransportCredentials
+	// MaxReconnect bounds the wait between two reconnection attempts, within
+	// [MinReconnectDelay, MaxReconnectDelay]; NewClient sets
+	// DefaultMaxReconnect.
+	MaxReconnect time.Duration
+
+	address string
+	rpc     storegatev1.CentralServiceClient
+	// conn is the connection Open made, which Close closes.
 	conn *grpc.ClientConn
 }
 
 var _ gateway.Central = (*Client)(nil)
 
-// New returns a client on an open connection.
+// New returns a client over conn, a connection its caller owns and closes:
+// it needs no Open, and its Close closes nothing.
 func New(conn grpc.ClientConnInterface) *Client {
 	return &Client{rpc: storegatev1.NewCentralServiceClient(conn)}
 }

@@ -24,9 +24,10 @@ func (approvingCentral) Authorize(context.Context, *storegatev1.CentralServiceAu
 	return &storegatev1.CentralServiceAuthorizeResponse{Approved: true, AuthorizationId: "auth-1", Account: "acct-0001"}, nil
 }
 
-// Dial reaches central over plaintext on loopback, and Close ends the
-// connection it made.
-func TestDial(t *testing.T) {
+// A Client from NewClient fails as unavailable before Open, reaches central
+// over plaintext on loopback once open, and Close ends the connection Open
+// made.
+func TestNewClient(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -36,11 +37,18 @@ func TestDial(t *testing.T) {
 	go s.Serve(ln)
 	t.Cleanup(s.Stop)
 
-	c, err := centralclient.Dial(ln.Addr().String(), nil, time.Second)
-	if err != nil {
+	c := centralclient.NewClient(ln.Addr().String())
+	c.MaxReconnect = time.Second
+	req := &gateway.CentralRequest{StoreID: "s", Lane: "1", POSTxnID: "t", Credential: "SGP1:x", Amount: 1, Currency: "JPY"}
+	if _, err := c.Authorize(context.Background(), req); gateway.ErrorCode(err) != gateway.EUNAVAILABLE {
+		t.Fatalf("Authorize before Open = %v, want EUNAVAILABLE", err)
+	}
+	if err := c.Open(); err != nil {
 		t.Fatal(err)
 	}
-	req := &gateway.CentralRequest{StoreID: "s", Lane: "1", POSTxnID: "t", Credential: "SGP1:x", Amount: 1, Currency: "JPY"}
+	if err := c.Open(); err == nil {
+		t.Error("second Open: nil error, want one")
+	}
 	res, err := c.Authorize(context.Background(), req)
 	if err != nil || !res.Approved || res.AuthorizationID != "auth-1" {
 		t.Fatalf("Authorize = %+v, %v; want central's approval auth-1", res, err)

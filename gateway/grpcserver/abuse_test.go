@@ -74,7 +74,8 @@ func openGateway(t *testing.T, scans gateway.ScanSource) (*gateway.Gateway, *abu
 	tokPub, tokPriv, _ := gateway.GenerateKey()
 	st := mustOpenStore(t, t.TempDir())
 	s := &abuseStack{store: st, central: &countingCentral{}, token: tokPriv}
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: s.central, RootKey: rootPub, Scans: scans}
+	gw := gateway.NewGateway("store-0001", st, s.central, rootPub)
+	gw.Scans = scans
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func openGateway(t *testing.T, scans gateway.ScanSource) (*gateway.Gateway, *abu
 func newAbuseStack(t *testing.T, opts ...grpc.ServerOption) *abuseStack {
 	t.Helper()
 	gw, s := openGateway(t, nil)
-	srv := &grpcserver.Server{Gateway: gw, Store: s.store, StartedAt: time.Now()}
+	srv := grpcserver.NewServer(gw, s.store)
 	if len(opts) == 0 {
 		// Room for the huge fields these tests send: the handlers, not
 		// the transport's limit, must refuse them.

@@ -82,7 +82,7 @@ func newIdentityStack(t *testing.T) *idStack {
 	clients.AddCert(s.rogue.Cert)
 
 	hub := devices.NewScanHub()
-	mgr := devices.NewManager(hub, slog.New(slog.DiscardHandler))
+	mgr := devices.NewManager(hub)
 	for _, lane := range []string{"1", "2"} {
 		// Configured, never opened: the test publishes to the hub itself.
 		if _, err := mgr.Add(devices.ReaderConfig{Lane: lane, Device: filepath.Join(t.TempDir(), "tty")}); err != nil {

@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"storegate/internal/loop"
 )
 
 // Defaults for HealthChecker.
@@ -27,8 +29,8 @@ var errProbeTimeout = errors.New("store probe did not return in time")
 // as it can write its store: central being unreachable only makes it decide
 // offline, so it stays SERVING then. When a probe of the store fails or does
 // not return in time, every service it names goes NOT_SERVING, and back to
-// SERVING once a probe succeeds again. Set the exported fields, then call
-// Check once and Run in a goroutine.
+// SERVING once a probe succeeds again. Create it with NewHealthChecker, set
+// its exported fields, then call Check once and Run in a goroutine.
 type HealthChecker struct {
 	// Health is the server whose statuses are set.
 	Health *health.Server
@@ -37,13 +39,17 @@ type HealthChecker struct {
 	// Probe writes to the store and returns once the write is durable
 	// (storecache.Store.Probe).
 	Probe func(ctx context.Context) error
-	// Interval is the time between probes; zero means
-	// DefaultHealthInterval.
+	// Interval is the time between probes; NewHealthChecker sets
+	// DefaultHealthInterval, and zero means it too.
 	Interval time.Duration
-	// Timeout bounds one probe; zero means DefaultHealthTimeout.
+	// Timeout bounds one probe; NewHealthChecker sets DefaultHealthTimeout,
+	// and zero means it too.
 	Timeout time.Duration
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Logger receives the verdicts; NewHealthChecker sets one that
+	// discards them.
+	Logger *slog.Logger
+	// Now is the clock of Healthy; NewHealthChecker sets time.Now.
+	Now func() time.Time
 	// OnChange, when set, is called with the new state whenever it changes.
 	OnChange func(serving bool)
 
@@ -53,6 +59,19 @@ type HealthChecker struct {
 	known    bool
 	lastOK   time.Time
 	inflight chan struct{}
+}
+
+// NewHealthChecker returns a checker that sets the statuses of h by
+// probe's verdicts, with the default settings.
+func NewHealthChecker(h *health.Server, probe func(ctx context.Context) error) *HealthChecker {
+	return &HealthChecker{
+		Health:   h,
+		Probe:    probe,
+		Interval: DefaultHealthInterval,
+		Timeout:  DefaultHealthTimeout,
+		Logger:   slog.New(slog.DiscardHandler),
+		Now:      time.Now,
+	}
 }
 
 func (h *HealthChecker) defaults() { h.once.Do(h.fill) }
@@ -75,16 +94,7 @@ func (h *HealthChecker) fill() {
 // Run probes every Interval until ctx ends.
 func (h *HealthChecker) Run(ctx context.Context) {
 	h.defaults()
-	t := time.NewTicker(h.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			h.Check(ctx)
-		}
-	}
+	loop.Every(ctx, h.Interval, func(ctx context.Context) { h.Check(ctx) })
 }
 
 // Check probes the store once, sets the health statuses, and reports whether

@@ -41,19 +41,20 @@ func healthOf(t *testing.T, client healthpb.HealthClient, service string) health
 }
 
 func TestHealthChecker_StoreUnwritable(t *testing.T) {
-	st, err := storecache.Open(filepath.Join(t.TempDir(), "storegate.db"), storecache.Options{})
-	if err != nil {
+	st := storecache.NewStore(filepath.Join(t.TempDir(), "storegate.db"))
+	if err := st.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { st.Close(context.Background()) })
 	store := &flakyStore{Store: st}
 	hs := health.NewServer()
 	client := healthpb.NewHealthClient(serve(t, func(s grpc.ServiceRegistrar) { healthpb.RegisterHealthServer(s, hs) }))
 	var mu sync.Mutex
 	var changes []bool
 	const svc = "storegate.v1.PaymentService"
-	h := &grpcserver.HealthChecker{Health: hs, Services: []string{svc}, Probe: store.Probe, Interval: time.Hour,
-		OnChange: func(ok bool) { mu.Lock(); changes = append(changes, ok); mu.Unlock() }}
+	h := grpcserver.NewHealthChecker(hs, store.Probe)
+	h.Services, h.Interval = []string{svc}, time.Hour
+	h.OnChange = func(ok bool) { mu.Lock(); changes = append(changes, ok); mu.Unlock() }
 
 	want := func(name string, ok bool, status healthpb.HealthCheckResponse_ServingStatus) {
 		t.Helper()
@@ -75,7 +76,7 @@ func TestHealthChecker_StoreUnwritable(t *testing.T) {
 	want("ErrStillUnwritable", false, healthpb.HealthCheckResponse_NOT_SERVING)
 	store.broken.Store(false)
 	want("Recovered", true, healthpb.HealthCheckResponse_SERVING)
-	st.Close()
+	st.Close(context.Background())
 	want("ErrClosed", false, healthpb.HealthCheckResponse_NOT_SERVING)
 
 	mu.Lock()
@@ -95,7 +96,8 @@ func TestHealthChecker_StuckProbe(t *testing.T) {
 		return nil
 	}
 	hs := health.NewServer()
-	h := &grpcserver.HealthChecker{Health: hs, Probe: probe, Interval: time.Hour, Timeout: 50 * time.Millisecond}
+	h := grpcserver.NewHealthChecker(hs, probe)
+	h.Interval, h.Timeout = time.Hour, 50*time.Millisecond
 	if !h.Check(context.Background()) {
 		t.Fatal("first Check failed")
 	}
@@ -121,8 +123,8 @@ func TestHealthChecker_StaleIsUnhealthy(t *testing.T) {
 	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	h := &grpcserver.HealthChecker{Health: health.NewServer(), Probe: func(context.Context) error { return nil },
-		Interval: 5 * time.Second, Timeout: time.Second, Now: clock}
+	h := grpcserver.NewHealthChecker(health.NewServer(), func(context.Context) error { return nil })
+	h.Interval, h.Timeout, h.Now = 5*time.Second, time.Second, clock
 	h.Check(context.Background())
 	if !h.Healthy() {
 		t.Fatal("not healthy right after a good probe")

@@ -1,11 +1,15 @@
 package grpcserver_test
 
 import (
+	"context"
+	"crypto/ed25519"
 	"path/filepath"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"storegate/central"
+	"storegate/hqkeys"
 	"storegate/storecache"
 )
 
@@ -20,15 +24,57 @@ func TestMain(m *testing.M) {
 // file and closes it.
 func mustOpenStore(t *testing.T, dir string) *storecache.Store {
 	t.Helper()
-	st, err := storecache.Open(filepath.Join(dir, "storegate.db"), storecache.Options{})
-	if err != nil {
+	st := storecache.NewStore(filepath.Join(dir, "storegate.db"))
+	if err := st.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		if err := st.Check(); err != nil {
 			t.Errorf("bbolt check: %v", err)
 		}
-		st.Close()
+		st.Close(context.Background())
 	})
 	return st
+}
+
+// mustInitKeys makes HQ's keys in dir/keys.
+func mustInitKeys(t *testing.T, dir string) *hqkeys.Keys {
+	t.Helper()
+	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// mustOpenLedger opens HQ's ledger file in dir and, at cleanup, checks that
+// its books add up and closes it.
+func mustOpenLedger(t *testing.T, dir string) *central.Ledger {
+	t.Helper()
+	ledger := central.NewLedger(filepath.Join(dir, "central.db"))
+	if err := ledger.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		books, err := ledger.Books()
+		if err != nil {
+			t.Error(err)
+		} else if err := books.Verify(); err != nil {
+			t.Errorf("books: %v", err)
+		}
+		ledger.Close(context.Background())
+	})
+	return ledger
+}
+
+// mustOpenPublisher opens HQ's publisher over ledger, trusting root, and
+// closes it at cleanup.
+func mustOpenPublisher(t *testing.T, ledger *central.Ledger, root ed25519.PublicKey) *central.Publisher {
+	t.Helper()
+	pub := central.NewPublisher(ledger, root)
+	if err := pub.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close(context.Background()) })
+	return pub
 }

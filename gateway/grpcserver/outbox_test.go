@@ -3,7 +3,6 @@ package grpcserver_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,10 +34,7 @@ var offlineCaps = gateway.OfflineCaps{MaxAmountPerTransaction: 2000, MaxAmountPe
 func newOfflineStack(t *testing.T) *offlineStack {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := mustInitKeys(t, dir)
 	// Nothing listens on port 1: every call to central is refused.
 	conn, err := grpc.NewClient("127.0.0.1:1", grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -46,15 +42,15 @@ func newOfflineStack(t *testing.T) *offlineStack {
 	}
 	t.Cleanup(func() { conn.Close() })
 	st := mustOpenStore(t, dir)
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: centralclient.New(conn), RootKey: keys.RootPublic,
-		CentralTimeout: time.Second, Offline: gateway.FixedOffline{Caps: offlineCaps}}
+	gw := gateway.NewGateway("store-0001", st, centralclient.New(conn), keys.RootPublic)
+	gw.CentralTimeout, gw.Offline = time.Second, gateway.FixedOffline{Caps: offlineCaps}
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := gw.ApplyKeyset(context.Background(), keys.Keyset); err != nil {
 		t.Fatal(err)
 	}
-	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now()}
+	srv := grpcserver.NewServer(gw, st)
 	return &offlineStack{payments: storegatev1.NewPaymentServiceClient(servePayments(t, srv)), admin: storegatev1.NewAdminServiceClient(serveAdmin(t, srv)), store: st, keys: keys}
 }
 

@@ -3,7 +3,6 @@ package grpcserver_test
 import (
 	"context"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +15,8 @@ import (
 	"storegate/central"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
-	"storegate/hqkeys"
 	documentv1 "storegate/proto/storegate/document/v1"
 	storegatev1 "storegate/proto/storegate/v1"
-	"storegate/storecache"
 )
 
 func signed(raw []byte) *storegatev1.SignedDocument {
@@ -181,20 +178,9 @@ func (h *hq) stop() {
 // delivers what was published meanwhile.
 func TestPolicyWatcher_OverGRPC(t *testing.T) {
 	dir := t.TempDir()
-	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ledger, err := central.OpenLedger(filepath.Join(dir, "central.db"), central.LedgerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ledger.Close()
-	pub, err := central.NewPublisher(ledger, keys.RootPublic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	keys := mustInitKeys(t, dir)
+	ledger := mustOpenLedger(t, dir)
+	pub := mustOpenPublisher(t, ledger, keys.RootPublic)
 	if _, _, err := pub.Publish(gateway.DocumentKeyset, keys.Keyset); err != nil {
 		t.Fatal(err)
 	}
@@ -202,25 +188,22 @@ func TestPolicyWatcher_OverGRPC(t *testing.T) {
 	h.start()
 	defer h.stop()
 
-	st, err := storecache.Open(filepath.Join(dir, "storegate.db"), storecache.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := mustOpenStore(t, dir)
 	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	client := centralclient.New(conn)
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: client, RootKey: keys.RootPublic}
+	gw := gateway.NewGateway("store-0001", st, client, keys.RootPublic)
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
 	applied := make(chan string, 16)
-	w := &gateway.PolicyWatcher{Gateway: gw, Source: client, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-		Applied: func(kind gateway.DocumentKind, v uint64) { applied <- string(kind) }}
+	w := gateway.NewPolicyWatcher(gw, client)
+	w.MinBackoff, w.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
+	w.Applied = func(kind gateway.DocumentKind, v uint64) { applied <- string(kind) }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }()

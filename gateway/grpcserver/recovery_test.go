@@ -3,7 +3,6 @@ package grpcserver_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,23 +63,8 @@ type recovery struct {
 func newRecovery(t *testing.T) *recovery {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ledger, err := central.OpenLedger(filepath.Join(dir, "central.db"), central.LedgerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		books, err := ledger.Books()
-		if err != nil {
-			t.Error(err)
-		} else if err := books.Verify(); err != nil {
-			t.Errorf("books: %v", err)
-		}
-		ledger.Close()
-	})
+	keys := mustInitKeys(t, dir)
+	ledger := mustOpenLedger(t, dir)
 	if err := ledger.EnsureAccount("acct-0001", 100000); err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +75,8 @@ func newRecovery(t *testing.T) *recovery {
 // gateway starts a gateway on the store, as storegated does at each start.
 func (r *recovery) gateway(t *testing.T, store gateway.Store) *gateway.Gateway {
 	t.Helper()
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: store, Central: r.central, RootKey: r.keys.RootPublic,
-		CentralTimeout: time.Second, Offline: gateway.FixedOffline{Caps: offlineCaps}}
+	gw := gateway.NewGateway("store-0001", store, r.central, r.keys.RootPublic)
+	gw.CentralTimeout, gw.Offline = time.Second, gateway.FixedOffline{Caps: offlineCaps}
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +100,7 @@ func (r *recovery) mint(t *testing.T) string {
 
 func (r *recovery) flush(t *testing.T) {
 	t.Helper()
-	f := &gateway.Forwarder{StoreID: "store-0001", Store: r.store, Central: r.central}
+	f := gateway.NewForwarder("store-0001", r.store, r.central)
 	if _, err := f.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}

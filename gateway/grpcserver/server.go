@@ -36,20 +36,22 @@ var ServedServices = []string{
 }
 
 // Server serves PaymentService to the lanes and AdminService to the
-// operators over a Gateway, on two listeners: the POS listener (PaymentService,
-// grpc.health.v1 kept truthful by a HealthChecker over Probe, reflection),
-// where every PaymentService call is bound to the caller its certificate
-// names, and the admin socket (AdminService and reflection), a unix socket
-// whose callers the kernel names. AdminService is never served on the POS
-// listener. Set the exported fields, then Open serves both and Close drains
-// and stops them. RegisterPayment and RegisterAdmin put one service on a
-// grpc.Server of the caller's, which must then be built with
+// operators over a Gateway, on two listeners: Listener, the POS listener
+// (PaymentService, grpc.health.v1 kept truthful by a HealthChecker over
+// Probe, reflection), where every PaymentService call is bound to the caller
+// its certificate names, and AdminListener, the admin socket (AdminService
+// and reflection), a unix socket whose callers the kernel names.
+// AdminService is never served on the POS listener. Create it with
+// NewServer and set its exported fields; then Open serves both and Close
+// drains and stops them. RegisterPayment and RegisterAdmin put one service
+// on a grpc.Server of the caller's, which must then be built with
 // PaymentServerOptions or AdminServerOptions: without their interceptors,
 // every call is refused as unauthenticated.
 type Server struct {
 	storegatev1.UnimplementedPaymentServiceServer
 	storegatev1.UnimplementedAdminServiceServer
 
+	// Gateway decides.
 	Gateway *gateway.Gateway
 	// Store is read by ExportAudit.
 	Store gateway.Store
@@ -64,10 +66,19 @@ type Server struct {
 	// caller that presents a certificate is checked as ever.
 	InsecureCallers bool
 	// Version is the daemon's version, for GetStatus.
-	Version   string
+	Version string
+	// StartedAt is when the daemon started, for GetStatus; NewServer sets
+	// the time it was called.
 	StartedAt time.Time
-	Now       func() time.Time
+	// Now is the clock of GetStatus; NewServer sets time.Now.
+	Now func() time.Time
 
+	// Listener is the POS listener, where Open serves PaymentService; Open
+	// requires it, and Close closes it.
+	Listener net.Listener
+	// AdminListener, when set, is the admin socket (ListenAdminSocket),
+	// where Open serves AdminService; Close closes it.
+	AdminListener net.Listener
 	// Options are the gRPC settings Open serves with. Their Drain is
 	// ignored: Open drains the streams itself at Close.
 	Options Options
@@ -75,18 +86,18 @@ type Server struct {
 	// (storecache.Store.Probe); Open requires it. Health is SERVING while
 	// it succeeds.
 	Probe func(ctx context.Context) error
-	// HealthInterval is the time between probes; zero means
-	// DefaultHealthInterval.
+	// HealthInterval is the time between probes; NewServer sets
+	// DefaultHealthInterval, and zero means it too.
 	HealthInterval time.Duration
 	// OnHealthChange, when set, is called with the new health whenever it
 	// changes.
 	OnHealthChange func(serving bool)
 	// StreamGrace is how long Close lets open streams run before it ends
-	// them; zero means DefaultStreamGrace.
+	// them; NewServer sets DefaultStreamGrace, and zero means it too.
 	StreamGrace time.Duration
 	// Logger receives the health checker's verdicts (as part "health") and,
 	// unless Options.Logger is set, the recovered panics (as part "grpc");
-	// nil discards them.
+	// NewServer sets one that discards them.
 	Logger *slog.Logger
 
 	grpc    *grpc.Server
@@ -99,6 +110,20 @@ type Server struct {
 
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// NewServer returns a server of gw's decisions that exports the audit log
+// of store, with the default settings. It serves nothing until Open.
+func NewServer(gw *gateway.Gateway, store gateway.Store) *Server {
+	return &Server{
+		Gateway:        gw,
+		Store:          store,
+		StartedAt:      time.Now(),
+		Now:            time.Now,
+		HealthInterval: DefaultHealthInterval,
+		StreamGrace:    DefaultStreamGrace,
+		Logger:         slog.New(slog.DiscardHandler),
+	}
 }
 
 // RegisterPayment registers PaymentService on s, a server built with
@@ -148,40 +173,45 @@ func (srv *Server) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// Open probes the store once, so that the first verdict is in before the
-// first POS can ask, then serves PaymentService, grpc.health.v1 and
-// reflection on ln and, when admin is not nil, AdminService and reflection
-// on admin (a listener of ListenAdminSocket), in the background, and probes
-// the store every HealthInterval. It returns an error, and serves nothing,
-// when Probe is unset, Chain is not a valid trust domain while
-// InsecureCallers is off, or the server was opened before. Close stops it
-// and closes the listeners.
-func (srv *Server) Open(ln, admin net.Listener) error {
-	if srv.Probe == nil {
+// Open probes the store once under ctx, so that the first verdict is in
+// before the first POS can ask, then serves PaymentService, grpc.health.v1
+// and reflection on Listener and, when AdminListener is set, AdminService
+// and reflection on it (a listener of ListenAdminSocket), in the
+// background, and probes the store every HealthInterval. It returns an
+// error, and serves nothing, when Listener or Probe is unset, Chain is not
+// a valid trust domain while InsecureCallers is off, ctx ends during the
+// first probe, or the server was opened before. Close stops it and closes
+// the listeners.
+func (srv *Server) Open(ctx context.Context) error {
+	switch {
+	case srv.Probe == nil:
 		return errors.New("grpc server: a Probe is required, so that health tells the truth")
-	}
-	if !srv.InsecureCallers && !certs.ValidChain(srv.Chain) {
+	case srv.Listener == nil:
+		return errors.New("grpc server: a Listener is required")
+	case !srv.InsecureCallers && !certs.ValidChain(srv.Chain):
 		return fmt.Errorf("grpc server: chain %q is not a trust domain; no caller could be authenticated", srv.Chain)
-	}
-	if srv.grpc != nil {
+	case srv.grpc != nil:
 		return errors.New("grpc server: already opened")
 	}
+	ln := srv.Listener
 	logger := srv.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	srv.health = health.NewServer()
-	srv.checker = &HealthChecker{
-		Health:   srv.health,
-		Services: ServedServices,
-		Probe:    srv.Probe,
-		Interval: srv.HealthInterval,
-		Logger:   logger.With("part", "health"),
-		OnChange: srv.OnHealthChange,
+	srv.checker = NewHealthChecker(srv.health, srv.Probe)
+	srv.checker.Services = ServedServices
+	if srv.HealthInterval > 0 {
+		srv.checker.Interval = srv.HealthInterval
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv.cancel = cancel
+	srv.checker.Logger = logger.With("part", "health")
+	srv.checker.OnChange = srv.OnHealthChange
 	srv.checker.Check(ctx)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("grpc server: first store probe: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	srv.cancel = cancel
 
 	srv.drain = make(chan struct{})
 	srv.Options.Drain = srv.drain
@@ -202,16 +232,16 @@ func (srv *Server) Open(ln, admin net.Listener) error {
 		}()
 	}
 	serve(srv.grpc, ln)
-	if admin != nil {
+	if srv.AdminListener != nil {
 		srv.admin = grpc.NewServer(srv.AdminServerOptions()...)
 		srv.RegisterAdmin(srv.admin)
 		reflection.Register(srv.admin)
-		serve(srv.admin, admin)
+		serve(srv.admin, srv.AdminListener)
 	}
 	srv.wg.Add(1)
 	go func() {
 		defer srv.wg.Done()
-		srv.checker.Run(ctx)
+		srv.checker.Run(runCtx)
 	}()
 	return nil
 }

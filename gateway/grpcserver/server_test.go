@@ -23,6 +23,7 @@ import (
 	"storegate/central"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
+	"storegate/gateway/gatewaytest"
 	"storegate/gateway/grpcserver"
 	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
@@ -103,35 +104,25 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ledger, err := central.OpenLedger(filepath.Join(dir, "central.db"), central.LedgerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ledger.Close() })
+	keys := mustInitKeys(t, dir)
+	ledger := mustOpenLedger(t, dir)
 	if err := ledger.EnsureAccount("acct-0001", 100000); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := central.NewPublisher(ledger, keys.RootPublic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
+	pub := mustOpenPublisher(t, ledger, keys.RootPublic)
 	svc := central.NewService(ledger, pub, func() *gateway.Keyring { return keys.Keyring })
 	hqConn := serve(t, func(s grpc.ServiceRegistrar) { storegatev1.RegisterCentralServiceServer(s, svc) })
 
 	st := mustOpenStore(t, dir)
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: centralclient.New(hqConn), RootKey: keys.RootPublic, CentralTimeout: 5 * time.Second}
+	gw := gateway.NewGateway("store-0001", st, centralclient.New(hqConn), keys.RootPublic)
+	gw.CentralTimeout = 5 * time.Second
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := gw.ApplyKeyset(context.Background(), keys.Keyset); err != nil {
 		t.Fatal(err)
 	}
-	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now()}
+	srv := grpcserver.NewServer(gw, st)
 	return &stack{payments: storegatev1.NewPaymentServiceClient(servePayments(t, srv)), admin: storegatev1.NewAdminServiceClient(serveAdmin(t, srv)),
 		keys: keys, ledger: ledger, publisher: pub, gw: gw}
 }
@@ -216,32 +207,11 @@ func TestServer_Errors(t *testing.T) {
 	})
 }
 
-// heldCentral is a central service whose Authorize waits for release (or
-// for its context), so that a test can hold a decision in flight.
-type heldCentral struct {
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (c *heldCentral) Authorize(ctx context.Context, req *gateway.CentralRequest) (*gateway.CentralResult, error) {
-	c.entered <- struct{}{}
-	select {
-	case <-c.release:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return &gateway.CentralResult{Approved: true, AuthorizationID: "auth-held", Account: "acct-0001"}, nil
-}
-
-func (c *heldCentral) SubmitSettlements(context.Context, string, []gateway.Settlement) ([]gateway.SettlementAck, error) {
-	return nil, errors.New("not in this test")
-}
-
 // opened is a Server opened on a loopback port 0 over a gateway whose
 // central holds every decision until released.
 type opened struct {
 	srv     *grpcserver.Server
-	central *heldCentral
+	central *gatewaytest.HeldCentral
 	conn    *grpc.ClientConn
 	admin   *grpc.ClientConn
 	keys    *hqkeys.Keys
@@ -250,13 +220,11 @@ type opened struct {
 func openServer(t *testing.T) *opened {
 	t.Helper()
 	dir := t.TempDir()
-	keys, err := hqkeys.Init(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := mustInitKeys(t, dir)
 	st := mustOpenStore(t, dir)
-	hq := &heldCentral{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	gw := &gateway.Gateway{StoreID: "store-0001", Store: st, Central: hq, RootKey: keys.RootPublic, CentralTimeout: time.Minute}
+	hq := gatewaytest.NewHeldCentral(1)
+	gw := gateway.NewGateway("store-0001", st, hq, keys.RootPublic)
+	gw.CentralTimeout = time.Minute
 	if err := gw.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -272,8 +240,10 @@ func openServer(t *testing.T) *opened {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &grpcserver.Server{Gateway: gw, Store: st, StartedAt: time.Now(), Probe: st.Probe, HealthInterval: time.Hour, InsecureCallers: true}
-	if err := srv.Open(ln, adminLn); err != nil {
+	srv := grpcserver.NewServer(gw, st)
+	srv.Listener, srv.AdminListener = ln, adminLn
+	srv.Probe, srv.HealthInterval, srv.InsecureCallers = st.Probe, time.Hour, true
+	if err := srv.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close(context.Background()) })
@@ -299,7 +269,7 @@ func (o *opened) authorizeInFlight(t *testing.T, txn string) <-chan error {
 		answer <- err
 	}()
 	select {
-	case <-o.central.entered:
+	case <-o.central.Entered:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the decision never reached central")
 	}
@@ -343,12 +313,7 @@ func TestServer_Open(t *testing.T) {
 		}
 	}
 	t.Run("ErrOpenTwice", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		if err := o.srv.Open(ln, nil); err == nil {
+		if err := o.srv.Open(context.Background()); err == nil {
 			t.Fatal("second Open: nil error, want one")
 		}
 	})
@@ -358,8 +323,17 @@ func TestServer_Open(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		if err := (&grpcserver.Server{}).Open(ln, nil); err == nil {
+		srv := grpcserver.NewServer(nil, nil)
+		srv.Listener = ln
+		if err := srv.Open(context.Background()); err == nil {
 			t.Fatal("Open without a Probe: nil error, want one")
+		}
+	})
+	t.Run("ErrNoListener", func(t *testing.T) {
+		srv := grpcserver.NewServer(nil, nil)
+		srv.Probe = func(context.Context) error { return nil }
+		if err := srv.Open(context.Background()); err == nil {
+			t.Fatal("Open without a Listener: nil error, want one")
 		}
 	})
 }
@@ -392,7 +366,7 @@ func TestServer_CloseDrainsInFlight(t *testing.T) {
 		t.Fatalf("the decision was answered (%v) before central answered", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	close(o.central.release)
+	close(o.central.Release)
 	if err := <-answer; err != nil {
 		t.Fatalf("in-flight decision: %v; want it finished and approved", err)
 	}
@@ -418,5 +392,5 @@ func TestServer_CloseDeadline(t *testing.T) {
 	if err := <-answer; status.Code(err) != codes.Unavailable {
 		t.Fatalf("the decision cut off by Close: %v, want Unavailable", err)
 	}
-	close(o.central.release)
+	close(o.central.Release)
 }

@@ -141,7 +141,9 @@ func (c *Committer) Open() error {
 // still waiting for room in the queue), lets the committer commit every
 // request already queued, and waits for it to end. When ctx ends first,
 // Close returns ctx's error and the committer finishes the queue on its own;
-// call Close again to wait for it. Close never closes the database.
+// call Close again to wait for it. A committer that has ended (or never
+// opened) closes with nil whatever ctx says. Close never closes the
+// database.
 func (c *Committer) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		// Senders waiting for room in the queue hold mu: release them
@@ -156,6 +158,11 @@ func (c *Committer) Close(ctx context.Context) error {
 		}
 		c.mu.Unlock()
 	})
+	select {
+	case <-c.done:
+		return nil
+	default:
+	}
 	select {
 	case <-c.done:
 		return nil

@@ -541,6 +541,26 @@ func TestCommitter_Close(t *testing.T) {
 		t.Logf("%d of %d commits made it before Close", committed, n)
 	})
 
+	t.Run("EndedWithContextDone", func(t *testing.T) {
+		// A committer that has ended closes with nil, even under a
+		// context that is done.
+		ended, cancel := context.WithCancel(context.Background())
+		cancel()
+		never := groupcommit.NewCommitter(MustOpenDB(t, nil))
+		opened := MustOpen(t, MustOpenDB(t, nil), nil)
+		if err := opened.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for range 20 { // select would pick either ready case at random
+			if err := never.Close(ended); err != nil {
+				t.Fatalf("Close of a committer never opened, context done: got %v, want nil", err)
+			}
+			if err := opened.Close(ended); err != nil {
+				t.Fatalf("Close of an ended committer, context done: got %v, want nil", err)
+			}
+		}
+	})
+
 	t.Run("NeverOpened", func(t *testing.T) {
 		c := groupcommit.NewCommitter(MustOpenDB(t, nil))
 		if err := c.Close(context.Background()); err != nil {

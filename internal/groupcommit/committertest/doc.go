@@ -3,7 +3,7 @@
 // deterministic: a Gate for the committer's BeforeCommit hook, and
 // WaitAtLeast to wait until a count (queued requests, callers waiting for
 // room) is reached. storecache's tests use it through
-// storecache.Options.BeforeCommit.
+// storecache.Store.BeforeCommit.
 //
 // It exists for tests only and must never be imported by a binary: a Gate
 // stops every commit of the committer it holds.
