@@ -2,15 +2,13 @@ package central
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"storegate/gateway"
 )
@@ -33,32 +31,6 @@ type Document struct {
 	PublishedAt time.Time
 }
 
-// storedDocument is a documents or freeze_log bucket record.
-type storedDocument struct {
-	Version     uint64    `json:"version"`
-	StoreID     string    `json:"store_id,omitempty"`
-	Snapshot    bool      `json:"snapshot,omitempty"`
-	Raw         []byte    `json:"raw"`
-	PublishedAt time.Time `json:"published_at"`
-}
-
-// documentKey is the documents bucket's key of the latest keyset or policy
-// of a scope: the kind, then "/" and the store id for a store's policy.
-func documentKey(name gateway.DocumentKind, storeID string) []byte {
-	if storeID == "" {
-		return []byte(name)
-	}
-	return []byte(string(name) + "/" + storeID)
-}
-
-func (d Document) stored() storedDocument {
-	return storedDocument{Version: d.Version, StoreID: d.StoreID, Snapshot: d.Snapshot, Raw: d.Raw, PublishedAt: d.PublishedAt.UTC()}
-}
-
-func (s storedDocument) document(kind gateway.DocumentKind) Document {
-	return Document{Kind: kind, Version: s.Version, StoreID: s.StoreID, Snapshot: s.Snapshot, Raw: s.Raw, PublishedAt: s.PublishedAt}
-}
-
 // publishedDocuments is what the ledger holds: the latest keyset, the
 // latest policy of each scope, and the freeze log (the latest snapshot, if
 // any, and every delta after it, in version order).
@@ -69,34 +41,24 @@ type publishedDocuments struct {
 }
 
 // loadDocuments reads the published documents.
-func (l *Ledger) loadDocuments() (*publishedDocuments, error) {
-	docs := &publishedDocuments{policies: make(map[string]Document)}
-	err := l.db.View(func(tx *bolt.Tx) error {
-		err := tx.Bucket(documentsBucket).ForEach(func(k, v []byte) error {
-			var sd storedDocument
-			if err := decodeJSON(v, &sd); err != nil {
-				return fmt.Errorf("document %s: %w", k, err)
-			}
-			name, _, _ := strings.Cut(string(k), "/")
-			switch gateway.DocumentKind(name) {
+func loadDocuments(ctx context.Context, st Storage) (*publishedDocuments, error) {
+	var docs *publishedDocuments
+	err := st.View(ctx, func(tx Tx) error {
+		docs = &publishedDocuments{policies: make(map[string]Document)}
+		err := tx.EachDocument(func(d *Document) error {
+			switch d.Kind {
 			case gateway.DocumentKeyset:
-				d := sd.document(gateway.DocumentKeyset)
-				docs.keyset = &d
+				docs.keyset = d
 			case gateway.DocumentPolicy:
-				docs.policies[sd.StoreID] = sd.document(gateway.DocumentPolicy)
+				docs.policies[d.StoreID] = *d
 			}
-			// Freeze lists live in the freeze log.
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(freezeLogBucket).ForEach(func(k, v []byte) error {
-			var sd storedDocument
-			if err := decodeJSON(v, &sd); err != nil {
-				return fmt.Errorf("freeze log %x: %w", k, err)
-			}
-			docs.freeze = append(docs.freeze, sd.document(gateway.DocumentFreeze))
+		return tx.EachFreeze(func(d *Document) error {
+			docs.freeze = append(docs.freeze, *d)
 			return nil
 		})
 	})
@@ -106,74 +68,62 @@ func (l *Ledger) loadDocuments() (*publishedDocuments, error) {
 	return docs, nil
 }
 
-// saveDocument durably records doc as the latest of its kind and scope,
-// and for a freeze list applies it to the ledger's freeze list and the
-// freeze log, in one transaction. The caller has checked the version.
-func (l *Ledger) saveDocument(doc Document, list *gateway.FreezeList) error {
-	return l.db.Update(func(tx *bolt.Tx) error {
-		if list == nil {
-			return putJSON(tx.Bucket(documentsBucket), documentKey(doc.Kind, doc.StoreID), doc.stored())
-		}
-		log := tx.Bucket(freezeLogBucket)
-		if list.Snapshot {
-			// Older entries are of no use to any store any more: one
-			// behind the snapshot gets the snapshot.
-			var old [][]byte
-			_ = log.ForEach(func(k, _ []byte) error {
-				old = append(old, bytes.Clone(k))
-				return nil
-			})
-			for _, k := range old {
-				if err := log.Delete(k); err != nil {
-					return err
-				}
-			}
-		}
-		if err := putJSON(log, binary.BigEndian.AppendUint64(nil, doc.Version), doc.stored()); err != nil {
-			return err
-		}
-		return applyFreeze(tx, list)
-	})
-}
-
-// Publisher verifies HQ's signed documents, persists them in the ledger and
-// hands each new publication to the stores' watchers. A watcher that falls
-// behind is dropped rather than allowed to slow Publish down.
+// Publisher verifies HQ's signed documents, persists them in the ledger's
+// storage and hands each new publication to the stores' watchers. A watcher
+// that falls behind is dropped rather than allowed to slow Publish down.
+// Create it with NewPublisher, set its exported fields, then Open it.
 type Publisher struct {
-	// Buffer is each watcher's channel size; zero means DefaultWatchBuffer.
-	// Set it before the first Watch.
+	// Buffer is each watcher's channel size; NewPublisher sets
+	// DefaultWatchBuffer.
 	Buffer int
-	// Now stamps publications.
+	// Now stamps publications; NewPublisher sets time.Now.
 	Now func() time.Time
 
-	ledger   *Ledger
+	storage  Storage
 	root     ed25519.PublicKey
 	mu       sync.Mutex
 	docs     *publishedDocuments
 	keyring  *gateway.Keyring
 	watchers map[*Watcher]struct{}
+	open     bool
 	closed   bool
 }
 
 // NewPublisher returns a publisher over the documents the ledger holds,
 // trusting root, HQ's root public key: every document is verified against
 // it (and against the policy keys of the latest keyset) before it is
-// published.
-func NewPublisher(l *Ledger, root ed25519.PublicKey) (*Publisher, error) {
-	if len(root) != ed25519.PublicKeySize {
-		return nil, gateway.Errorf(gateway.EINVALID, "publisher: a root public key is required")
+// published. It does no I/O: Open loads the published documents.
+func NewPublisher(l *Ledger, root ed25519.PublicKey) *Publisher {
+	return &Publisher{Buffer: DefaultWatchBuffer, Now: time.Now, storage: l.storage, root: root, watchers: make(map[*Watcher]struct{})}
+}
+
+// Open loads the documents published before, and the keyring of the latest
+// keyset. It fails with EINVALID without a root key, and when the stored
+// keyset does not verify against it.
+func (p *Publisher) Open(ctx context.Context) error {
+	if len(p.root) != ed25519.PublicKeySize {
+		return gateway.Errorf(gateway.EINVALID, "publisher: a root public key is required")
 	}
-	docs, err := l.loadDocuments()
+	docs, err := loadDocuments(ctx, p.storage)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p := &Publisher{Now: time.Now, ledger: l, root: root, docs: docs, watchers: make(map[*Watcher]struct{})}
+	var keyring *gateway.Keyring
 	if docs.keyset != nil {
-		if p.keyring, err = gateway.OpenKeyset(docs.keyset.Raw, root); err != nil {
-			return nil, fmt.Errorf("published keyset: %w", err)
+		if keyring, err = gateway.OpenKeyset(docs.keyset.Raw, p.root); err != nil {
+			return fmt.Errorf("published keyset: %w", err)
 		}
 	}
-	return p, nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return gateway.Errorf(gateway.EUNAVAILABLE, "publisher is closed")
+	case p.open:
+		return errors.New("publisher: opened twice")
+	}
+	p.docs, p.keyring, p.open = docs, keyring, true
+	return nil
 }
 
 // Keyring returns the keys of the latest published keyset, or nil before
@@ -192,69 +142,112 @@ func (p *Publisher) Keyring() *gateway.Keyring {
 // invalid (EINVALID), a version older than the one published for its scope
 // (ESTALE), the same version with other content and a freeze delta that
 // does not follow the latest freeze version (ECONFLICT); publishing the
-// same document again changes nothing. Publish never waits for a watcher.
-func (p *Publisher) Publish(kind gateway.DocumentKind, raw []byte) (Document, bool, error) {
+// same document again changes nothing. The versions are checked against
+// the storage in the transaction that records the document, so that two
+// HQ processes over one database cannot both publish one version. Publish
+// never waits for a watcher.
+func (p *Publisher) Publish(ctx context.Context, kind gateway.DocumentKind, raw []byte) (Document, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return Document{}, false, gateway.Errorf(gateway.EUNAVAILABLE, "publisher is closed")
+	if !p.open || p.closed {
+		return Document{}, false, gateway.Errorf(gateway.EUNAVAILABLE, "publisher is not open")
 	}
-	doc := Document{Kind: kind, Raw: bytes.Clone(raw), PublishedAt: p.Now().UTC()}
+	doc := Document{Kind: kind, Raw: bytes.Clone(raw), PublishedAt: stamp(p.Now())}
 	var (
 		held    *Document
-		list    *gateway.FreezeList
+		changed bool
 		keyring *gateway.Keyring
-		err     error
 	)
-	switch kind {
-	case gateway.DocumentKeyset:
-		if keyring, err = gateway.OpenKeyset(raw, p.root); err != nil {
-			return Document{}, false, err
+	err := p.storage.Update(ctx, func(tx Tx) error {
+		held, changed, keyring = nil, false, p.keyring
+		var (
+			list *gateway.FreezeList
+			err  error
+		)
+		if kind != gateway.DocumentKeyset {
+			// Another HQ process may have published a newer keyset.
+			ks, err := tx.Document(gateway.DocumentKeyset, "")
+			if err != nil {
+				return err
+			}
+			if ks != nil && (keyring == nil || ks.Version != keyring.Version) {
+				if keyring, err = gateway.OpenKeyset(ks.Raw, p.root); err != nil {
+					return fmt.Errorf("published keyset: %w", err)
+				}
+			}
 		}
-		doc.Version, held = keyring.Version, p.docs.keyset
-	case gateway.DocumentPolicy:
-		pol, err := gateway.OpenPolicy(raw, p.root, p.keyring)
+		switch kind {
+		case gateway.DocumentKeyset:
+			if keyring, err = gateway.OpenKeyset(raw, p.root); err != nil {
+				return err
+			}
+			doc.Version = keyring.Version
+			held, err = tx.Document(kind, "")
+		case gateway.DocumentPolicy:
+			var pol *gateway.Policy
+			if pol, err = gateway.OpenPolicy(raw, p.root, keyring); err != nil {
+				return err
+			}
+			doc.Version, doc.StoreID = pol.Version, pol.StoreID
+			held, err = tx.Document(kind, pol.StoreID)
+		case gateway.DocumentFreeze:
+			if list, err = gateway.OpenFreezeList(raw, p.root, keyring); err != nil {
+				return err
+			}
+			doc.Version, doc.Snapshot = list.Version, list.Snapshot
+			held, err = tx.LatestFreeze()
+		default:
+			return gateway.Errorf(gateway.EINVALID, "unknown document kind %q", kind)
+		}
 		if err != nil {
-			return Document{}, false, err
+			return err
 		}
-		doc.Version, doc.StoreID = pol.Version, pol.StoreID
-		if d, ok := p.docs.policies[pol.StoreID]; ok {
-			held = &d
+		if held != nil && held.Version == doc.Version {
+			if bytes.Equal(held.Raw, doc.Raw) {
+				return nil
+			}
+			return gateway.Errorf(gateway.ECONFLICT, "%s version %d is already published with other content", describe(doc), doc.Version)
 		}
-	case gateway.DocumentFreeze:
-		if list, err = gateway.OpenFreezeList(raw, p.root, p.keyring); err != nil {
-			return Document{}, false, err
+		if list == nil {
+			if held != nil && held.Version > doc.Version {
+				return gateway.Errorf(gateway.ESTALE, "%s version %d is older than the published version %d", describe(doc), doc.Version, held.Version)
+			}
+			changed = true
+			return tx.PutDocument(&doc)
 		}
-		doc.Version, doc.Snapshot = list.Version, list.Snapshot
-		if n := len(p.docs.freeze); n > 0 {
-			held = &p.docs.freeze[n-1]
-		}
-	default:
-		return Document{}, false, gateway.Errorf(gateway.EINVALID, "unknown document kind %q", kind)
-	}
-	if held != nil && held.Version == doc.Version {
-		if bytes.Equal(held.Raw, doc.Raw) {
-			return *held, false, nil
-		}
-		return Document{}, false, gateway.Errorf(gateway.ECONFLICT, "%s version %d is already published with other content", describe(doc), doc.Version)
-	}
-	if list != nil {
 		var heldVersion uint64
 		if held != nil {
 			heldVersion = held.Version
 		}
 		if _, err := gateway.FreezeFollows(heldVersion, list); err != nil {
-			return Document{}, false, err
+			return err
 		}
-	} else if held != nil && held.Version > doc.Version {
-		return Document{}, false, gateway.Errorf(gateway.ESTALE, "%s version %d is older than the published version %d", describe(doc), doc.Version, held.Version)
-	}
-	if err := p.ledger.saveDocument(doc, list); err != nil {
+		if list.Snapshot {
+			// Older entries are of no use to any store any more: one
+			// behind the snapshot gets the snapshot.
+			if err := tx.ClearFreezeLog(); err != nil {
+				return err
+			}
+		}
+		ok, err := tx.AppendFreeze(&doc)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("freeze list version %d: recorded by a concurrent transaction", doc.Version)
+		}
+		changed = true
+		return applyFreeze(tx, list)
+	})
+	if err != nil {
 		return Document{}, false, err
+	}
+	if !changed {
+		return *held, false, nil
 	}
 	switch kind {
 	case gateway.DocumentKeyset:
-		p.docs.keyset, p.keyring = &doc, keyring
+		p.docs.keyset = &doc
 	case gateway.DocumentPolicy:
 		p.docs.policies[doc.StoreID] = doc
 	default:
@@ -263,6 +256,7 @@ func (p *Publisher) Publish(kind gateway.DocumentKind, raw []byte) (Document, bo
 		}
 		p.docs.freeze = append(p.docs.freeze, doc)
 	}
+	p.keyring = keyring
 	for w := range p.watchers {
 		if doc.StoreID != "" && doc.StoreID != w.storeID {
 			continue
@@ -291,6 +285,9 @@ func (p *Publisher) Documents() []Document {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []Document
+	if p.docs == nil {
+		return nil
+	}
 	if p.docs.keyset != nil {
 		out = append(out, *p.docs.keyset)
 	}
@@ -324,8 +321,8 @@ func (p *Publisher) Watch(storeID string, have gateway.DocumentVersions) ([]Docu
 		size = DefaultWatchBuffer
 	}
 	w := &Watcher{p: p, storeID: storeID, c: make(chan Document, size)}
-	if p.closed {
-		w.err = gateway.Errorf(gateway.EUNAVAILABLE, "publisher is closed")
+	if !p.open || p.closed {
+		w.err = gateway.Errorf(gateway.EUNAVAILABLE, "publisher is not open")
 		close(w.c)
 		return nil, w
 	}
@@ -360,9 +357,10 @@ func (p *Publisher) Watchers() int {
 }
 
 // Close ends every watch, so that streams return and a server can stop
-// gracefully; later Watch and Publish calls fail with EUNAVAILABLE. It is
-// safe to call more than once.
-func (p *Publisher) Close() {
+// gracefully; later Watch and Publish calls fail with EUNAVAILABLE. It
+// waits for nothing (a Publish in flight finishes first), returns nil, and
+// is safe to call more than once.
+func (p *Publisher) Close(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
@@ -370,6 +368,7 @@ func (p *Publisher) Close() {
 	for w := range p.watchers {
 		p.drop(w, gateway.Errorf(gateway.EUNAVAILABLE, "the central service is shutting down"))
 	}
+	return nil
 }
 
 // drop ends a watch with err. p.mu must be held.

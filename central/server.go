@@ -104,7 +104,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.health.Shutdown()
 	if s.Service.Publisher != nil {
-		s.Service.Publisher.Close()
+		_ = s.Service.Publisher.Close(ctx) // never fails
 	}
 	var err error
 	for _, srv := range []*grpc.Server{s.admin, s.stores} {

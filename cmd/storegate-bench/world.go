@@ -18,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"storegate/central"
+	"storegate/central/boltstore"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
 	"storegate/gateway/grpcserver"
@@ -67,24 +68,27 @@ func startHQ(dir string, accounts int) (*hq, error) {
 	if h.keys, err = hqkeys.Init(h.keysDir); err != nil {
 		return nil, err
 	}
-	if h.ledger, err = central.OpenLedger(filepath.Join(dir, "central.db"), central.LedgerOptions{}); err != nil {
+	ctx := context.Background()
+	h.ledger = central.NewLedger(boltstore.New(filepath.Join(dir, "central.db")))
+	if err := h.ledger.Open(ctx); err != nil {
 		return nil, err
 	}
 	for i := range accounts {
-		if err := h.ledger.EnsureAccount(accountID(i), accountBalance); err != nil {
-			h.ledger.Close()
+		if err := h.ledger.EnsureAccount(ctx, accountID(i), accountBalance); err != nil {
+			h.ledger.Close(ctx)
 			return nil, err
 		}
 	}
-	if h.pub, err = central.NewPublisher(h.ledger, h.keys.RootPublic); err != nil {
-		h.ledger.Close()
+	h.pub = central.NewPublisher(h.ledger, h.keys.RootPublic)
+	if err := h.pub.Open(ctx); err != nil {
+		h.ledger.Close(ctx)
 		return nil, err
 	}
 	svc := central.NewService(h.ledger, h.pub, func() *gateway.Keyring { return h.keys.Keyring })
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		h.pub.Close()
-		h.ledger.Close()
+		h.pub.Close(ctx)
+		h.ledger.Close(ctx)
 		return nil, err
 	}
 	h.addr = lis.Addr().String()
@@ -99,10 +103,10 @@ func startHQ(dir string, accounts int) (*hq, error) {
 
 // Close stops serving and closes the ledger.
 func (h *hq) Close() {
-	h.pub.Close()
+	h.pub.Close(context.Background())
 	h.srv.Stop()
 	<-h.served
-	h.ledger.Close()
+	h.ledger.Close(context.Background())
 }
 
 // store is one gateway wired as cmd/storegated wires it: storecache on a

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"storegate/central"
+	"storegate/central/boltstore"
 	"storegate/cmd/internal/hqbooks"
 )
 
@@ -58,12 +60,15 @@ func printBooks(path string, asJSON bool, stdout io.Writer) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("no ledger: %w", err)
 	}
-	l, err := central.OpenLedger(path, central.LedgerOptions{Timeout: 2 * time.Second})
-	if err != nil {
+	ctx := context.Background()
+	st := boltstore.New(path)
+	st.Timeout = 2 * time.Second
+	l := central.NewLedger(st)
+	if err := l.Open(ctx); err != nil {
 		return err
 	}
-	defer l.Close()
-	b, err := l.Books()
+	defer l.Close(ctx)
+	b, err := l.Books(ctx)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"storegate/central"
+	"storegate/central/boltstore"
 	"storegate/certs"
 	"storegate/gateway"
 	"storegate/hqkeys"
@@ -205,20 +206,22 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return err
 	}
-	m.ledger, err = central.OpenLedger(filepath.Join(m.DataDir, ledgerFile), central.LedgerOptions{Currency: m.Currency})
-	if err != nil {
+	ledger := central.NewLedger(boltstore.New(filepath.Join(m.DataDir, ledgerFile)))
+	ledger.Currency = m.Currency
+	if err := ledger.Open(ctx); err != nil {
 		return err
 	}
+	m.ledger = ledger
 	for id, bal := range m.Accounts {
-		if err := m.ledger.EnsureAccount(id, bal); err != nil {
+		if err := m.ledger.EnsureAccount(ctx, id, bal); err != nil {
 			return fmt.Errorf("account %s: %w", id, err)
 		}
 	}
-	m.publisher, err = central.NewPublisher(m.ledger, keys.RootPublic)
-	if err != nil {
+	m.publisher = central.NewPublisher(m.ledger, keys.RootPublic)
+	if err := m.publisher.Open(ctx); err != nil {
 		return err
 	}
-	if _, _, err := m.publisher.Publish(gateway.DocumentKeyset, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
+	if _, _, err := m.publisher.Publish(ctx, gateway.DocumentKeyset, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
 		return fmt.Errorf("publish keyset: %w", err)
 	}
 	// Tokens are checked against the latest published keyset, so that a
@@ -272,7 +275,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.logger.Info("storegate-hq serving", "version", Version, "listen", ln.Addr().String(), "admin", adminLn.Addr().String(), "ledger", m.ledger.Path(),
+	m.logger.Info("storegate-hq serving", "version", Version, "listen", ln.Addr().String(), "admin", adminLn.Addr().String(), "ledger", filepath.Join(m.DataDir, ledgerFile),
 		"tls", m.TLSCert != "", "mutual_tls", m.TLSClientCA != "")
 	return nil
 }
@@ -299,14 +302,16 @@ func (m *Main) Close() error {
 			}
 			cancel()
 		} else if m.publisher != nil {
-			m.publisher.Close()
+			_ = m.publisher.Close(context.Background()) // never fails
 		}
 		if m.cancel != nil {
 			m.cancel()
 		}
 		m.wg.Wait()
 		if m.ledger != nil {
-			err = m.ledger.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+			err = m.ledger.Close(ctx)
+			cancel()
 		}
 	})
 	return err

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"storegate/central"
+	"storegate/central/boltstore"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
 	"storegate/hqkeys"
@@ -185,17 +186,17 @@ func TestPolicyWatcher_OverGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ledger, err := central.OpenLedger(filepath.Join(dir, "central.db"), central.LedgerOptions{})
-	if err != nil {
+	ledger := central.NewLedger(boltstore.New(filepath.Join(dir, "central.db")))
+	if err := ledger.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer ledger.Close()
-	pub, err := central.NewPublisher(ledger, keys.RootPublic)
-	if err != nil {
+	defer ledger.Close(context.Background())
+	pub := central.NewPublisher(ledger, keys.RootPublic)
+	if err := pub.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer pub.Close()
-	if _, _, err := pub.Publish(gateway.DocumentKeyset, keys.Keyset); err != nil {
+	defer pub.Close(context.Background())
+	if _, _, err := pub.Publish(context.Background(), gateway.DocumentKeyset, keys.Keyset); err != nil {
 		t.Fatal(err)
 	}
 	h := &hq{t: t, svc: central.NewService(ledger, pub, func() *gateway.Keyring { return keys.Keyring })}
@@ -247,7 +248,7 @@ func TestPolicyWatcher_OverGRPC(t *testing.T) {
 	wait("keyset") // caught up on connect
 	publish := func(kind gateway.DocumentKind, raw []byte) {
 		t.Helper()
-		if _, _, err := pub.Publish(kind, raw); err != nil {
+		if _, _, err := pub.Publish(context.Background(), kind, raw); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"storegate/central"
+	"storegate/central/boltstore"
+	"storegate/central/storetest"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
 	"storegate/gateway/grpcserver"
@@ -66,19 +68,15 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ledger, err := central.OpenLedger(filepath.Join(dir, "central.db"), central.LedgerOptions{})
-	if err != nil {
+	ledger := storetest.MustOpenLedger(t, boltstore.New(filepath.Join(dir, "central.db")))
+	if err := ledger.EnsureAccount(context.Background(), "acct-0001", 100000); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ledger.Close() })
-	if err := ledger.EnsureAccount("acct-0001", 100000); err != nil {
+	pub := central.NewPublisher(ledger, keys.RootPublic)
+	if err := pub.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := central.NewPublisher(ledger, keys.RootPublic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
+	t.Cleanup(func() { pub.Close(context.Background()) })
 	svc := central.NewService(ledger, pub, func() *gateway.Keyring { return keys.Keyring })
 	hqConn := serve(t, func(s *grpc.Server) { storegatev1.RegisterCentralServiceServer(s, svc) })
 
@@ -140,7 +138,7 @@ func TestServer_ConcurrentSameToken(t *testing.T) {
 	if got := approved.Load(); got != 1 {
 		t.Fatalf("approvals = %d, want exactly 1", got)
 	}
-	if bal, err := s.ledger.Balance("acct-0001"); err != nil || bal != 100000-580 {
+	if bal, err := s.ledger.Balance(context.Background(), "acct-0001"); err != nil || bal != 100000-580 {
 		t.Fatalf("central balance = %d, %v; want one debit of 580", bal, err)
 	}
 }
