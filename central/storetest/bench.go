@@ -20,7 +20,7 @@ import (
 const (
 	BenchBatch    = 200
 	BenchStores   = 64
-	BenchAccounts = 1024
+	BenchAccounts = 100_000
 	BenchResent   = 20
 )
 
@@ -31,8 +31,17 @@ const (
 func BenchmarkIntake(b *testing.B, ns NewStorage) {
 	ctx := context.Background()
 	l := MustOpenLedger(b, ns(b)())
-	for a := range BenchAccounts {
-		if err := l.EnsureAccount(ctx, fmt.Sprintf("acct-%04d", a), 1<<40); err != nil {
+	// The accounts are written straight into the storage, in bulk: the
+	// benchmark is of intake, not of opening accounts.
+	for from := 0; from < BenchAccounts; from += 5_000 {
+		err := l.Storage().Update(ctx, func(tx central.Tx) error {
+			accts := make([]*central.Account, 0, 5_000)
+			for a := from; a < min(from+5_000, BenchAccounts); a++ {
+				accts = append(accts, &central.Account{ID: fmt.Sprintf("acct-%06d", a), Currency: central.DefaultCurrency, Balance: 1 << 40, Funded: 1 << 40})
+			}
+			return tx.PutAccounts(accts)
+		})
+		if err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -42,7 +51,7 @@ func BenchmarkIntake(b *testing.B, ns NewStorage) {
 		tok := sha256.Sum256(fmt.Appendf(nil, "bench token %d/%d", store, i))
 		return gateway.Settlement{
 			ID: fmt.Sprintf("stl-%03d-%09d", store, i), Kind: gateway.SettlementCapture, StoreID: fmt.Sprintf("store-%03d", store),
-			Lane: "1", POSTxnID: fmt.Sprintf("txn-%09d", i), Account: fmt.Sprintf("acct-%04d", (store*7919+i)%BenchAccounts),
+			Lane: "1", POSTxnID: fmt.Sprintf("txn-%09d", i), Account: fmt.Sprintf("acct-%06d", (store*7919+i*104729)%BenchAccounts),
 			TokenID: tok[:gateway.TokenIDSize], Amount: 1, Currency: central.DefaultCurrency, Mode: gateway.ModeOffline, CreatedAt: now,
 		}
 	}

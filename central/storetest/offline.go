@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -199,13 +200,16 @@ func testVoidStaleHolds(t *testing.T, ns NewStorage) {
 // More stale holds than one transaction voids are all voided.
 func testVoidStaleHoldsMany(t *testing.T, ns NewStorage) {
 	f := NewFixture(t, ns)
-	const n = 1_050
-	f.MustAccount(t, "acct-1", n)
+	const n, workers = 1_050, 10
+	for w := range workers {
+		f.MustAccount(t, fmt.Sprintf("acct-%d", w), n)
+	}
 	var wg sync.WaitGroup
-	for w := range 10 {
+	for w := range workers {
 		wg.Go(func() {
-			for i := w; i < n; i += 10 {
-				if res, err := f.Authorize(context.Background(), Sale(f.Mint(t, "acct-1"), Txn(i), 1)); err != nil || !res.Approved {
+			acct := fmt.Sprintf("acct-%d", w)
+			for i := w; i < n; i += workers {
+				if res, err := f.Authorize(context.Background(), Sale(f.Mint(t, acct), Txn(i), 1)); err != nil || !res.Approved {
 					t.Errorf("sale %d: got %+v, %v, want approved", i, res, err)
 					return
 				}
@@ -217,7 +221,9 @@ func testVoidStaleHoldsMany(t *testing.T, ns NewStorage) {
 	if err != nil || got != n {
 		t.Fatalf("VoidStaleHolds: got %d, %v, want %d", got, err, n)
 	}
-	if got, want := f.MustBalance(t, "acct-1"), int64(n); got != want {
-		t.Errorf("balance: got %d, want %d", got, want)
+	for w := range workers {
+		if got, want := f.MustBalance(t, fmt.Sprintf("acct-%d", w)), int64(n); got != want {
+			t.Errorf("acct-%d balance: got %d, want %d", w, got, want)
+		}
 	}
 }

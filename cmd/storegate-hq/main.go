@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +22,6 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"storegate/central"
-	"storegate/central/boltstore"
 	"storegate/certs"
 	"storegate/gateway"
 	"storegate/hqkeys"
@@ -35,6 +33,9 @@ var Version = "dev"
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "books" {
 		os.Exit(runBooks(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		os.Exit(runMigrate(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -72,8 +73,13 @@ type Main struct {
 	InsecureListen bool
 	// AdminListen serves HQAdminService, where operators publish signed
 	// documents; it is loopback only.
-	AdminListen   string
-	DataDir       string
+	AdminListen string
+	// DataDir holds the bbolt ledger, central.db, unless DB is set.
+	DataDir string
+	// DB, a postgres:// URL, keeps the books in PostgreSQL instead;
+	// Migrate applies the schema migrations it lacks at start.
+	DB            string
+	Migrate       bool
 	KeysDir       string
 	Currency      string
 	AddrFile      string
@@ -129,13 +135,15 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("storegate-hq", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "storegate-hq: the reference central service (HQ).\n\nUsage: storegate-hq --data DIR --keys DIR [flags]\n       storegate-hq books --data DIR [--json]\n\nKeys come from `storegatectl keys init --dir DIR`. Stores connect to --listen;\nstoregatectl publishes signed policies, freeze lists and keysets on --admin-listen.\n\n")
+		fmt.Fprintf(fs.Output(), "storegate-hq: the reference central service (HQ).\n\nUsage: storegate-hq --data DIR --keys DIR [flags]\n       storegate-hq --db postgres://… [--migrate] --keys DIR [flags]\n       storegate-hq migrate --db postgres://…\n       storegate-hq books --data DIR|--db postgres://… [--json]\n\nKeys come from `storegatectl keys init --dir DIR`. Stores connect to --listen;\nstoregatectl publishes signed policies, freeze lists and keysets on --admin-listen.\n\n")
 		fs.PrintDefaults()
 	}
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&m.Listen, "listen", m.Listen, "gRPC listen address")
 	fs.BoolVar(&m.InsecureListen, "insecure-listen", false, "allow a non-loopback listen address without TLS")
-	fs.StringVar(&m.DataDir, "data", "", "directory for the ledger file, central.db")
+	fs.StringVar(&m.DataDir, "data", "", "directory for the ledger file, central.db (without --db)")
+	fs.StringVar(&m.DB, "db", "", "keep the books in this PostgreSQL database (postgres://USER@HOST:PORT/DB) instead of --data")
+	fs.BoolVar(&m.Migrate, "migrate", false, "with --db: apply the schema migrations the database lacks before serving")
 	fs.StringVar(&m.KeysDir, "keys", "", "directory of HQ's keys (root, token, keyset.cose)")
 	fs.StringVar(&m.Currency, "currency", m.Currency, "the currency the ledger books")
 	fs.StringVar(&m.AddrFile, "addr-file", "", "write the bound listen address to this file once serving")
@@ -156,8 +164,14 @@ func (m *Main) ParseFlags(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if m.DataDir == "" || m.KeysDir == "" {
-		return errors.New("--data and --keys are required")
+	if (m.DataDir == "" && m.DB == "") || m.KeysDir == "" {
+		return errors.New("--keys and one of --data or --db are required")
+	}
+	if m.Migrate && !isPostgres(m.DB) {
+		return errors.New("--migrate goes with --db postgres://…")
+	}
+	if _, _, err := newStorage(m.DB, m.DataDir, false); err != nil {
+		return err
 	}
 	if m.HoldExpiry <= 0 {
 		return fmt.Errorf("--hold-expiry %s: must be positive", m.HoldExpiry)
@@ -203,10 +217,16 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		creds = credentials.NewTLS(cfg)
 	}
-	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
+	storage, where, err := newStorage(m.DB, m.DataDir, m.Migrate)
+	if err != nil {
 		return err
 	}
-	ledger := central.NewLedger(boltstore.New(filepath.Join(m.DataDir, ledgerFile)))
+	if m.DB == "" {
+		if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
+			return err
+		}
+	}
+	ledger := central.NewLedger(storage)
 	ledger.Currency = m.Currency
 	if err := ledger.Open(ctx); err != nil {
 		return err
@@ -275,7 +295,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.logger.Info("storegate-hq serving", "version", Version, "listen", ln.Addr().String(), "admin", adminLn.Addr().String(), "ledger", filepath.Join(m.DataDir, ledgerFile),
+	m.logger.Info("storegate-hq serving", "version", Version, "listen", ln.Addr().String(), "admin", adminLn.Addr().String(), "ledger", where,
 		"tls", m.TLSCert != "", "mutual_tls", m.TLSClientCA != "")
 	return nil
 }
