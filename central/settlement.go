@@ -5,7 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"storegate/gateway"
 )
@@ -131,12 +133,16 @@ func newIntake(tx Tx, currency, storeID string, now time.Time) *intake {
 func (in *intake) preload(batch []gateway.Settlement) error {
 	var stlIDs, authIDs []string
 	var keys []CredentialKey
+	var acctIDs []string
 	for i := range batch {
 		s := &batch[i]
-		if !gateway.ValidID(s.ID) {
+		if !gateway.ValidID(s.ID) || unstorable(s) != "" {
 			continue
 		}
 		stlIDs = append(stlIDs, s.ID)
+		if s.Account != "" {
+			acctIDs = append(acctIDs, s.Account)
+		}
 		switch {
 		case s.Kind == gateway.SettlementReversal && gateway.ValidID(s.ReversesID):
 			stlIDs = append(stlIDs, s.ReversesID)
@@ -159,12 +165,6 @@ func (in *intake) preload(batch []gateway.Settlement) error {
 	}
 	if err := in.loadAuthorizations(keys); err != nil {
 		return err
-	}
-	var acctIDs []string
-	for i := range batch {
-		if a := batch[i].Account; a != "" {
-			acctIDs = append(acctIDs, a)
-		}
 	}
 	for _, s := range in.stls {
 		if s != nil && s.Account != "" {
@@ -366,6 +366,9 @@ func (in *intake) book(s gateway.Settlement) (*gateway.SettlementAck, error) {
 		return &gateway.SettlementAck{ID: s.ID, Status: gateway.SettlementRefused,
 			Message: "settlement id: want 1-64 characters of [A-Za-z0-9._:-]"}, nil
 	}
+	if msg := unstorable(&s); msg != "" {
+		return &gateway.SettlementAck{ID: s.ID, Status: gateway.SettlementRefused, Message: msg}, nil
+	}
 	prev, err := in.settlement(s.ID)
 	if err != nil {
 		return nil, err
@@ -408,6 +411,24 @@ func (in *intake) book(s gateway.Settlement) (*gateway.SettlementAck, error) {
 	in.newStls = append(in.newStls, rec)
 	in.fresh[s.ID] = true
 	return &gateway.SettlementAck{ID: s.ID, Status: rec.Status, Message: rec.Message}, nil
+}
+
+// unstorable returns why a settlement cannot even be recorded as refused —
+// text that is not UTF-8, or holds a NUL, which a database's text columns
+// refuse, so that one bad settlement would fail its whole batch for ever —
+// or "". Like one without a usable id, it is answered refused and not
+// recorded; a resend is refused again.
+func unstorable(s *gateway.Settlement) string {
+	for _, f := range []struct{ name, v string }{
+		{"store_id", s.StoreID}, {"lane", s.Lane}, {"pos_transaction_id", s.POSTxnID},
+		{"authorization_id", s.AuthorizationID}, {"account", s.Account}, {"currency", s.Currency},
+		{"mode", string(s.Mode)}, {"kind", string(s.Kind)}, {"reverses_id", s.ReversesID},
+	} {
+		if !utf8.ValidString(f.v) || strings.ContainsRune(f.v, 0) {
+			return f.name + ": not UTF-8 text, or holds a NUL"
+		}
+	}
+	return ""
 }
 
 // malformed returns why a settlement cannot be booked whatever the books

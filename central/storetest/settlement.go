@@ -267,6 +267,28 @@ func testSubmitMalformed(t *testing.T, ns NewStorage) {
 		t.Errorf("a settlement without an id was recorded")
 	}
 
+	t.Run("Unstorable", func(t *testing.T) {
+		nul := OfflineCapture("stl-nul", "acct-1", 100)
+		nul.Lane = "lane\x00one"
+		latin1 := OfflineCapture("stl-latin1", "acct-\xe9", 100)
+		for range 2 {
+			acks := f.MustSubmit(t, nul, latin1, OfflineCapture("stl-fine", "acct-1", 100))
+			WantStatus(t, acks, "stl-nul", refused)
+			WantStatus(t, acks, "stl-latin1", refused)
+		}
+		books := f.MustBooks(t)
+		for _, id := range []string{"stl-nul", "stl-latin1"} {
+			if _, ok := books.Settlement(id); ok {
+				t.Errorf("%s was recorded", id)
+			}
+		}
+		if s, ok := books.Settlement("stl-fine"); !ok || s.Status != accepted {
+			t.Errorf("stl-fine, in the same batch: got %+v (found %v), want accepted", s, ok)
+		}
+		if got, want := f.MustBalance(t, "acct-1"), int64(9_900); got != want {
+			t.Errorf("balance: got %d, want %d", got, want)
+		}
+	})
 	t.Run("ErrNoStore", func(t *testing.T) {
 		_, err := f.Ledger.SubmitSettlements(context.Background(), "", []gateway.Settlement{OfflineCapture("stl-x", "acct-1", 100)}, f.Now)
 		if got := gateway.ErrorCode(err); got != gateway.EINVALID {
@@ -281,7 +303,7 @@ func testSubmitMalformed(t *testing.T, ns NewStorage) {
 		if _, err := f.Submit(context.Background(), batch...); gateway.ErrorCode(err) != gateway.EINVALID {
 			t.Errorf("got %v, want %q", err, gateway.EINVALID)
 		}
-		if got, want := f.MustBalance(t, "acct-1"), int64(10_000); got != want {
+		if got, want := f.MustBalance(t, "acct-1"), int64(9_900); got != want {
 			t.Errorf("balance: got %d, want %d", got, want)
 		}
 	})
