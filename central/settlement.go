@@ -192,85 +192,54 @@ func unknown[K comparable, V any](keys []K, have map[K]V) []K {
 	return out
 }
 
-func (in *intake) loadSettlements(ids []string) error {
-	ids = unknown(ids, in.stls)
-	if len(ids) == 0 {
+// load reads, with read, the keys not held yet, and holds each: keep
+// takes what was found, and a key not found is held as nil. The storage's
+// errors name what they could not read.
+func load[K comparable, V any](keys []K, have map[K]*V, read func([]K) (map[K]*V, error), keep func(K, *V)) error {
+	keys = unknown(keys, have)
+	if len(keys) == 0 {
 		return nil
 	}
-	got, err := in.tx.Settlements(ids)
+	got, err := read(keys)
 	if err != nil {
-		return fmt.Errorf("read settlements: %w", err)
+		return err
 	}
-	for _, id := range ids {
-		in.stls[id] = got[id]
+	for _, k := range keys {
+		if v := got[k]; v != nil {
+			keep(k, v)
+		} else {
+			have[k] = nil
+		}
 	}
 	return nil
 }
 
+func (in *intake) loadSettlements(ids []string) error {
+	return load(ids, in.stls, in.tx.Settlements, func(id string, s *BookedSettlement) { in.stls[id] = s })
+}
+
 // keepAuthorization holds a read authorization, unless the same record is
 // held already (read by id and by key): there is one copy of each.
-func (in *intake) keepAuthorization(a *Authorization) *Authorization {
-	if held := in.auths[a.Key]; held != nil {
-		return held
+func (in *intake) keepAuthorization(a *Authorization) {
+	if in.auths[a.Key] != nil {
+		return
 	}
 	in.auths[a.Key] = a
 	if a.ID != "" {
 		in.authByID[a.ID] = a
 	}
-	return a
 }
 
 func (in *intake) loadAuthorizationsByID(ids []string) error {
-	ids = unknown(ids, in.authByID)
-	if len(ids) == 0 {
-		return nil
-	}
-	got, err := in.tx.AuthorizationsByID(ids)
-	if err != nil {
-		return fmt.Errorf("read authorizations: %w", err)
-	}
-	for _, id := range ids {
-		if a := got[id]; a != nil {
-			in.keepAuthorization(a)
-		} else {
-			in.authByID[id] = nil
-		}
-	}
-	return nil
+	return load(ids, in.authByID, in.tx.AuthorizationsByID, func(_ string, a *Authorization) { in.keepAuthorization(a) })
 }
 
 func (in *intake) loadAuthorizations(keys []CredentialKey) error {
-	keys = unknown(keys, in.auths)
-	if len(keys) == 0 {
-		return nil
-	}
-	got, err := in.tx.Authorizations(keys)
-	if err != nil {
-		return fmt.Errorf("read authorizations: %w", err)
-	}
-	for _, k := range keys {
-		if a := got[k]; a != nil {
-			in.keepAuthorization(a)
-		} else {
-			in.auths[k] = nil
-		}
-	}
-	return nil
+	return load(keys, in.auths, in.tx.Authorizations, func(_ CredentialKey, a *Authorization) { in.keepAuthorization(a) })
 }
 
 func (in *intake) loadAccounts(ids []string) error {
-	ids = unknown(ids, in.accts)
-	if len(ids) == 0 {
-		return nil
-	}
-	got, err := in.tx.Accounts(ids)
-	if err != nil {
-		return fmt.Errorf("read accounts: %w", err)
-	}
-	for _, id := range ids {
-		in.accts[id] = got[id]
-	}
-	return nil
+	return load(ids, in.accts, in.tx.Accounts, func(id string, a *Account) { in.accts[id] = a })
 }
 
 // settlement, authorizationByID, authorization and account return a held

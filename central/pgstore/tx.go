@@ -83,6 +83,23 @@ func each[T any](t *tx, scan func(pgx.Rows) (T, error), fn func(T) error, sql st
 	return nil
 }
 
+// byKey runs a query of many keys (given as one array argument) and
+// returns the rows it finds by key; none for no keys.
+func byKey[K comparable, T any](t *tx, what string, scan func(pgx.Rows) (T, error), key func(T) K, n int, sql string, keys any) (map[K]T, error) {
+	out := make(map[K]T, n)
+	if n == 0 {
+		return out, nil
+	}
+	all, err := collect(t, scan, sql, keys)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	for _, v := range all {
+		out[key(v)] = v
+	}
+	return out, nil
+}
+
 // exec runs a statement and returns how many rows it touched.
 func (t *tx) exec(sql string, args ...any) (int, error) {
 	tag, err := t.tx.Exec(t.ctx, sql, args...)
@@ -115,18 +132,8 @@ func scanAccount(r pgx.Rows) (*central.Account, error) {
 }
 
 func (t *tx) Accounts(ids []string) (map[string]*central.Account, error) {
-	out := make(map[string]*central.Account, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	all, err := collect(t, scanAccount, `SELECT `+accountColumns+` FROM accounts WHERE id = ANY($1::text[])`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read accounts: %w", err)
-	}
-	for _, a := range all {
-		out[a.ID] = a
-	}
-	return out, nil
+	return byKey(t, "accounts", scanAccount, func(a *central.Account) string { return a.ID }, len(ids),
+		`SELECT `+accountColumns+` FROM accounts WHERE id = ANY($1::text[])`, ids)
 }
 
 func (t *tx) InsertAccount(a *central.Account) (bool, error) {
@@ -215,33 +222,13 @@ func keyBytes(keys []central.CredentialKey) [][]byte {
 }
 
 func (t *tx) Authorizations(keys []central.CredentialKey) (map[central.CredentialKey]*central.Authorization, error) {
-	out := make(map[central.CredentialKey]*central.Authorization, len(keys))
-	if len(keys) == 0 {
-		return out, nil
-	}
-	all, err := collect(t, scanAuthorization, `SELECT `+authorizationColumns+` FROM authorizations WHERE credential_key = ANY($1::bytea[])`, keyBytes(keys))
-	if err != nil {
-		return nil, fmt.Errorf("read authorizations: %w", err)
-	}
-	for _, a := range all {
-		out[a.Key] = a
-	}
-	return out, nil
+	return byKey(t, "authorizations", scanAuthorization, func(a *central.Authorization) central.CredentialKey { return a.Key }, len(keys),
+		`SELECT `+authorizationColumns+` FROM authorizations WHERE credential_key = ANY($1::bytea[])`, keyBytes(keys))
 }
 
 func (t *tx) AuthorizationsByID(ids []string) (map[string]*central.Authorization, error) {
-	out := make(map[string]*central.Authorization, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	all, err := collect(t, scanAuthorization, `SELECT `+authorizationColumns+` FROM authorizations WHERE id = ANY($1::text[])`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read authorizations: %w", err)
-	}
-	for _, a := range all {
-		out[a.ID] = a
-	}
-	return out, nil
+	return byKey(t, "authorizations", scanAuthorization, func(a *central.Authorization) string { return a.ID }, len(ids),
+		`SELECT `+authorizationColumns+` FROM authorizations WHERE id = ANY($1::text[])`, ids)
 }
 
 func (t *tx) InsertAuthorizations(auths []*central.Authorization) (int, error) {
@@ -335,18 +322,8 @@ func scanSettlement(r pgx.Rows) (*central.BookedSettlement, error) {
 }
 
 func (t *tx) Settlements(ids []string) (map[string]*central.BookedSettlement, error) {
-	out := make(map[string]*central.BookedSettlement, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	all, err := collect(t, scanSettlement, `SELECT `+settlementColumns+` FROM settlements WHERE id = ANY($1::text[])`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("read settlements: %w", err)
-	}
-	for _, s := range all {
-		out[s.ID] = s
-	}
-	return out, nil
+	return byKey(t, "settlements", scanSettlement, func(s *central.BookedSettlement) string { return s.ID }, len(ids),
+		`SELECT `+settlementColumns+` FROM settlements WHERE id = ANY($1::text[])`, ids)
 }
 
 func (t *tx) InsertSettlements(stls []*central.BookedSettlement) (int, error) {
