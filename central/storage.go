@@ -34,7 +34,8 @@ type Storage interface {
 	// unknown. fn may run more than once — bbolt reruns a group-committed
 	// batch without a member that failed, PostgreSQL reruns a transaction
 	// that lost a serialization conflict — so fn must have no effect
-	// outside tx and must set its results afresh on every run. ctx reaches
+	// outside tx and must set its results afresh on every run; nor may it
+	// call Update or View itself (a backend may hold a lock). ctx reaches
 	// the storage: a caller whose ctx ends may withdraw while its
 	// transaction is still queued (bbolt) or in flight (PostgreSQL), and
 	// then gets ctx's error and nothing is written.
