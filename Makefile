@@ -18,7 +18,7 @@ POWER_CUTS ?= 500
 POWER_TAGS ?=
 BENCHFLAGS ?=
 
-.PHONY: all build test demo package crashtest powertest bench proto proto-check lint fuzz clean
+.PHONY: all build test test-pg demo package crashtest powertest bench proto proto-check lint fuzz clean
 
 all: build
 
@@ -30,6 +30,11 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 9m ./...
+
+## test-pg: `make test` beside a throwaway PostgreSQL (initdb in a temporary
+## folder, loopback, SERIALIZABLE by default), so the PostgreSQL tests run too
+test-pg:
+	scripts/with-postgres $(MAKE) test
 
 ## demo: run the gateway end to end on embedded defaults in a temporary folder
 demo: build

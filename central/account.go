@@ -1,25 +1,15 @@
 package central
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
 
 	"storegate/gateway"
 )
 
 // PaymentCodeDigits is the length of the payment codes IssueCode makes.
 const PaymentCodeDigits = 20
-
-// account is an account record. Funded is every amount ever put in through
-// SetAccount and EnsureAccount, so that Books can check that the balance is
-// what was put in, less what was debited, plus what was given back.
-type account struct {
-	Balance  int64  `json:"balance"`
-	Currency string `json:"currency"`
-	Funded   int64  `json:"funded"`
-}
 
 func validateAccount(id string, balance int64) error {
 	if !gateway.ValidID(id) {
@@ -34,75 +24,91 @@ func validateAccount(id string, balance int64) error {
 // SetAccount sets an account's balance, creating the account in the ledger's
 // currency when it does not exist. The difference to the old balance is
 // booked as funding, so the books stay balanced.
-func (l *Ledger) SetAccount(id string, balance int64) error {
+func (l *Ledger) SetAccount(ctx context.Context, id string, balance int64) error {
 	if err := validateAccount(id, balance); err != nil {
 		return err
 	}
-	return l.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(accountsBucket)
-		acct := account{Currency: l.currency}
-		if _, err := getJSON(b, []byte(id), &acct); err != nil {
+	return l.storage.Update(ctx, func(tx Tx) error {
+		accts, err := tx.Accounts([]string{id})
+		if err != nil {
 			return err
+		}
+		acct := accts[id]
+		if acct == nil {
+			acct = &Account{ID: id, Currency: l.Currency}
 		}
 		acct.Funded += balance - acct.Balance
 		acct.Balance = balance
-		return putJSON(b, []byte(id), acct)
+		return tx.PutAccounts([]*Account{acct})
 	})
 }
 
 // EnsureAccount creates an account with an opening balance when it does not
 // exist, and leaves an existing account as it is.
-func (l *Ledger) EnsureAccount(id string, opening int64) error {
+func (l *Ledger) EnsureAccount(ctx context.Context, id string, opening int64) error {
 	if err := validateAccount(id, opening); err != nil {
 		return err
 	}
-	return l.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(accountsBucket)
-		if b.Get([]byte(id)) != nil {
-			return nil
-		}
-		return putJSON(b, []byte(id), account{Balance: opening, Currency: l.currency, Funded: opening})
+	return l.storage.Update(ctx, func(tx Tx) error {
+		_, err := tx.InsertAccount(&Account{ID: id, Balance: opening, Currency: l.Currency, Funded: opening})
+		return err
 	})
 }
 
 // Balance returns an account's balance in minor units, or ENOTFOUND.
-func (l *Ledger) Balance(id string) (int64, error) {
-	var acct account
-	err := l.db.View(func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(accountsBucket), []byte(id), &acct)
+func (l *Ledger) Balance(ctx context.Context, id string) (int64, error) {
+	var balance int64
+	err := l.storage.View(ctx, func(tx Tx) error {
+		accts, err := tx.Accounts([]string{id})
 		if err != nil {
 			return err
 		}
-		if !found {
+		acct, ok := accts[id]
+		if !ok {
 			return gateway.Errorf(gateway.ENOTFOUND, "account %q not found", id)
 		}
+		balance = acct.Balance
 		return nil
 	})
-	return acct.Balance, err
+	return balance, err
 }
 
 // IssueCode makes a random 20-digit numeric payment code that charges
 // account, for tests and the demo. The code is single use: the first sale
 // it pays for records it, and any other sale is declined as replayed.
 // An unknown account is ENOTFOUND.
-func (l *Ledger) IssueCode(accountID string) (string, error) {
+func (l *Ledger) IssueCode(ctx context.Context, accountID string) (string, error) {
 	var code string
-	err := l.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(accountsBucket).Get([]byte(accountID)) == nil {
+	err := l.storage.Update(ctx, func(tx Tx) error {
+		accts, err := tx.Accounts([]string{accountID})
+		if err != nil {
+			return err
+		}
+		if accts[accountID] == nil {
 			return gateway.Errorf(gateway.ENOTFOUND, "account %q not found", accountID)
 		}
-		codes, auths := tx.Bucket(codesBucket), tx.Bucket(authorizationsBucket)
 		for {
 			c, err := newPaymentCode()
 			if err != nil {
 				return err
 			}
-			if codes.Get([]byte(c)) == nil && auths.Get(codeKey(c)) == nil {
+			// A code an authorization has spent stays spent.
+			used, err := tx.Authorizations([]CredentialKey{CodeKey(c)})
+			if err != nil {
+				return err
+			}
+			if len(used) > 0 {
+				continue
+			}
+			ok, err := tx.InsertPaymentCode(c, accountID)
+			if err != nil {
+				return err
+			}
+			if ok {
 				code = c
-				break
+				return nil
 			}
 		}
-		return codes.Put([]byte(code), []byte(accountID))
 	})
 	if err != nil {
 		return "", err

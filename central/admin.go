@@ -42,7 +42,7 @@ func NewAdminService(pub *Publisher, ledger *Ledger) *AdminService {
 // store it concerns.
 func (s *AdminService) PublishDocument(ctx context.Context, req *storegatev1.PublishDocumentRequest) (*storegatev1.PublishDocumentResponse, error) {
 	logger := s.logger()
-	doc, changed, err := s.Publisher.Publish(wire.DocumentKindFromProto(req.GetKind()), req.GetDocument().GetCoseSign1())
+	doc, changed, err := s.Publisher.Publish(ctx, wire.DocumentKindFromProto(req.GetKind()), req.GetDocument().GetCoseSign1())
 	if err != nil {
 		logger.WarnContext(ctx, "publication refused", "kind", req.GetKind().String(), "err", gateway.ErrorMessage(err))
 		return nil, grpcError(ctx, logger, "publish document", err)
@@ -69,7 +69,7 @@ func (s *AdminService) GetBooks(ctx context.Context, _ *storegatev1.GetBooksRequ
 	if s.Ledger == nil {
 		return nil, status.Error(codes.Unimplemented, "this HQ admin service serves no ledger")
 	}
-	books, err := s.Ledger.Books()
+	books, err := s.Ledger.Books(ctx)
 	if err != nil {
 		return nil, grpcError(ctx, s.logger(), "get books", err)
 	}

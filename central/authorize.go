@@ -1,13 +1,12 @@
 package central
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"storegate/gateway"
 )
@@ -66,6 +65,9 @@ type Authorization struct {
 	CapturedBy string `json:"captured_by,omitempty"`
 	// VoidedAt is when the hold was voided uncaptured.
 	VoidedAt time.Time `json:"voided_at,omitzero"`
+	// Key is what the authorization is recorded under: its token id or
+	// payment code (TokenKey, CodeKey).
+	Key CredentialKey `json:"-"`
 }
 
 // sameSale reports whether req is the sale the authorization was made for:
@@ -85,11 +87,6 @@ func (a *Authorization) result() *gateway.CentralResult {
 		Message:         a.Message,
 	}
 }
-
-// tokenKey and codeKey are the authorizations bucket's keys. The tag byte
-// keeps a 16-byte token id apart from a 16-digit code.
-func tokenKey(tokenID []byte) []byte { return append([]byte{'t'}, tokenID...) }
-func codeKey(code string) []byte     { return append([]byte{'c'}, code...) }
 
 // declined returns a decline that records nothing.
 func declined(r gateway.Reason, msg string) *gateway.CentralResult {
@@ -130,8 +127,9 @@ func validateAuthorize(req *gateway.CentralRequest, currency string) error {
 }
 
 // Authorize decides a payment online, verifying a token against keys at
-// now. A decline is a result, not an error; errors are EINVALID for a
-// malformed request and anything else for broken machinery.
+// now, in one short transaction. A decline is a result, not an error;
+// errors are EINVALID for a malformed request and anything else for broken
+// machinery, in which case nothing was recorded.
 //
 // The token id (or payment code) is single use chain-wide: its first sale is
 // recorded, with the debit, in one transaction. The same store, lane, POS
@@ -139,20 +137,20 @@ func validateAuthorize(req *gateway.CentralRequest, currency string) error {
 // debit; anything else is declined as replayed. A decline for an unknown
 // account or insufficient funds is recorded too, so the token cannot be
 // tried at another sale; so is one for an account on HQ's freeze list.
-func (l *Ledger) Authorize(req *gateway.CentralRequest, keys *gateway.Keyring, now time.Time) (*gateway.CentralResult, error) {
-	if err := validateAuthorize(req, l.currency); err != nil {
+func (l *Ledger) Authorize(ctx context.Context, req *gateway.CentralRequest, keys *gateway.Keyring, now time.Time) (*gateway.CentralResult, error) {
+	if err := validateAuthorize(req, l.Currency); err != nil {
 		return nil, err
 	}
 	var (
-		key        []byte
+		key        CredentialKey
 		credential string
 		accountID  string
 		isCode     = gateway.IsPaymentCode(req.Credential)
 	)
 	if isCode {
-		key, credential = codeKey(req.Credential), "code:"+gateway.Fingerprint(req.Credential)
+		key, credential = CodeKey(req.Credential), "code:"+gateway.Fingerprint(req.Credential)
 	} else {
-		tok, err := l.verifier.Verify(req.Credential, keys, now)
+		tok, err := l.Verifier.Verify(req.Credential, keys, now)
 		if err != nil {
 			var te *gateway.TokenError
 			if !errors.As(err, &te) {
@@ -160,32 +158,38 @@ func (l *Ledger) Authorize(req *gateway.CentralRequest, keys *gateway.Keyring, n
 			}
 			return declined(te.Reason, te.Detail), nil
 		}
-		key, credential = tokenKey(tok.TokenID), "token:"+hex.EncodeToString(tok.TokenID)
+		key, credential = TokenKey(tok.TokenID), "token:"+hex.EncodeToString(tok.TokenID)
 		accountID = tok.Account
+	}
+	// A fresh id for an approval, made before the transaction so that a
+	// rerun of it has no effect outside it.
+	id, err := newAuthorizationID()
+	if err != nil {
+		return nil, err
 	}
 
 	var res *gateway.CentralResult
-	// The committer groups the commits of concurrent authorizations. It may
-	// run the function more than once, so the function sets res afresh each
-	// time.
-	err := l.update(func(tx *bolt.Tx) error {
+	// The storage may run the function more than once, so it sets res
+	// afresh each time.
+	err = l.storage.Update(ctx, func(tx Tx) error {
 		res = nil
 		acctID := accountID
 		if isCode {
-			v := tx.Bucket(codesBucket).Get([]byte(req.Credential))
-			if v == nil {
+			acct, ok, err := tx.PaymentCode(req.Credential)
+			if err != nil {
+				return err
+			}
+			if !ok {
 				res = declined(gateway.ReasonCentralDeclined, "unknown payment code")
 				return nil
 			}
-			acctID = string(v)
+			acctID = acct
 		}
-		auths := tx.Bucket(authorizationsBucket)
-		var prev Authorization
-		found, err := getJSON(auths, key, &prev)
+		prevs, err := tx.Authorizations([]CredentialKey{key})
 		if err != nil {
 			return err
 		}
-		if found {
+		if prev := prevs[key]; prev != nil {
 			switch {
 			case prev.Status == AuthOffline:
 				res = declined(gateway.ReasonReplayed, "this token was already used for a sale approved offline")
@@ -197,7 +201,8 @@ func (l *Ledger) Authorize(req *gateway.CentralRequest, keys *gateway.Keyring, n
 			return nil
 		}
 
-		auth := Authorization{
+		auth := &Authorization{
+			Key:        key,
 			Credential: credential,
 			StoreID:    req.StoreID,
 			Lane:       req.Lane,
@@ -205,38 +210,36 @@ func (l *Ledger) Authorize(req *gateway.CentralRequest, keys *gateway.Keyring, n
 			Account:    acctID,
 			Amount:     req.Amount,
 			Currency:   req.Currency,
-			Created:    now.UTC(),
+			Created:    stamp(now),
 		}
-		accts := tx.Bucket(accountsBucket)
-		var acct account
-		found, err = getJSON(accts, []byte(acctID), &acct)
+		accts, err := tx.Accounts([]string{acctID})
 		if err != nil {
 			return err
 		}
+		frozen, err := tx.Frozen([]string{acctID})
+		if err != nil {
+			return err
+		}
+		acct := accts[acctID]
+		_, isFrozen := frozen[acctID]
 		switch {
-		case !found:
+		case acct == nil:
 			auth.Status, auth.Reason, auth.Message = AuthDeclined, gateway.ReasonCentralDeclined, "unknown account"
-		case frozen(tx, acctID):
+		case isFrozen:
 			auth.Status, auth.Reason, auth.Message = AuthDeclined, gateway.ReasonAccountFrozen, "the account is frozen by HQ"
 		case acct.Currency != req.Currency:
 			auth.Status, auth.Reason, auth.Message = AuthDeclined, gateway.ReasonCentralDeclined, "the account is held in "+acct.Currency
 		case acct.Balance < req.Amount:
 			auth.Status, auth.Reason, auth.Message = AuthDeclined, gateway.ReasonInsufficientFunds, "the balance does not cover the amount"
 		default:
-			id, err := newAuthorizationID()
-			if err != nil {
-				return err
-			}
 			acct.Balance -= req.Amount
-			if err := putJSON(accts, []byte(acctID), acct); err != nil {
-				return err
-			}
-			if err := tx.Bucket(authorizationIDsBucket).Put([]byte(id), key); err != nil {
+			if err := tx.PutAccounts([]*Account{acct}); err != nil {
 				return err
 			}
 			auth.ID, auth.Status = id, AuthHeld
 		}
-		if err := putJSON(auths, key, auth); err != nil {
+		n, err := tx.InsertAuthorizations([]*Authorization{auth})
+		if err := wantInserted("authorization", 1, n, err); err != nil {
 			return err
 		}
 		res = auth.result()
@@ -255,4 +258,19 @@ func newAuthorizationID() (string, error) {
 		return "", fmt.Errorf("authorization id: %w", err)
 	}
 	return "auth-" + hex.EncodeToString(b), nil
+}
+
+// wantInserted turns an insert that recorded fewer records than it was
+// given into an error. The rules read every record before they insert it,
+// in the same transaction, so a record that is already there means a
+// concurrent writer the storage failed to serialize against: nothing of the
+// transaction may be kept.
+func wantInserted(what string, want, got int, err error) error {
+	switch {
+	case err != nil:
+		return fmt.Errorf("insert %s: %w", what, err)
+	case got != want:
+		return fmt.Errorf("insert %s: %d of %d were already recorded by a concurrent transaction", what, want-got, want)
+	}
+	return nil
 }

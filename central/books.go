@@ -1,11 +1,12 @@
 package central
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
-
-	bolt "go.etcd.io/bbolt"
+	"strings"
 
 	"storegate/gateway"
 )
@@ -59,43 +60,36 @@ func (b *Books) Settlement(id string) (BookedSettlement, bool) {
 }
 
 // Books reads the whole ledger in one read transaction.
-func (l *Ledger) Books() (*Books, error) {
-	b := &Books{Accounts: make(map[string]AccountBooks)}
-	err := l.db.View(func(tx *bolt.Tx) error {
-		err := tx.Bucket(accountsBucket).ForEach(func(k, v []byte) error {
-			var acct account
-			if err := decodeJSON(v, &acct); err != nil {
-				return fmt.Errorf("account %s: %w", k, err)
-			}
-			b.Accounts[string(k)] = AccountBooks{Currency: acct.Currency, Balance: acct.Balance, Funded: acct.Funded}
+func (l *Ledger) Books(ctx context.Context) (*Books, error) {
+	var b *Books
+	err := l.storage.View(ctx, func(tx Tx) error {
+		b = &Books{Accounts: make(map[string]AccountBooks)}
+		err := tx.EachAccount(func(a *Account) error {
+			b.Accounts[a.ID] = AccountBooks{Currency: a.Currency, Balance: a.Balance, Funded: a.Funded}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		err = tx.Bucket(authorizationsBucket).ForEach(func(k, v []byte) error {
-			var a Authorization
-			if err := decodeJSON(v, &a); err != nil {
-				return fmt.Errorf("authorization %x: %w", k, err)
-			}
-			b.Authorizations = append(b.Authorizations, a)
+		err = tx.EachAuthorization(func(a *Authorization) error {
+			b.Authorizations = append(b.Authorizations, *a)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(settlementsBucket).ForEach(func(k, v []byte) error {
-			var s BookedSettlement
-			if err := decodeJSON(v, &s); err != nil {
-				return fmt.Errorf("settlement %s: %w", k, err)
-			}
-			b.Settlements = append(b.Settlements, s)
+		return tx.EachSettlement(func(s *BookedSettlement) error {
+			b.Settlements = append(b.Settlements, *s)
 			return nil
 		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read books: %w", err)
 	}
+	// Settlement looks up by id; authorizations come in their keys' order,
+	// whichever order the storage read them in.
+	slices.SortFunc(b.Settlements, func(x, y BookedSettlement) int { return strings.Compare(x.ID, y.ID) })
+	slices.SortFunc(b.Authorizations, func(x, y Authorization) int { return strings.Compare(string(x.Key), string(y.Key)) })
 
 	add := func(accountID, what string, f func(*AccountBooks)) {
 		ab, ok := b.Accounts[accountID]

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"storegate/gateway"
 	"storegate/internal/loop"
@@ -65,8 +65,8 @@ func (v *HoldVoider) Run(ctx context.Context) {
 	if logger == nil {
 		logger = discard
 	}
-	loop.Every(ctx, every, func(context.Context) {
-		n, err := v.Ledger.VoidStaleHolds(now(), expiry)
+	loop.Every(ctx, every, func(ctx context.Context) {
+		n, err := v.Ledger.VoidStaleHolds(ctx, now(), expiry)
 		if err != nil {
 			logger.Error("void stale holds", "err", err)
 		} else if n > 0 {
@@ -84,61 +84,49 @@ const voidChunk = 1000
 // approved it and the sale was then declined or abandoned) is not left
 // debited. A capture that arrives for a voided hold takes the amount again
 // if the balance covers it and is refused otherwise. A retry of the sale
-// after the void is declined. It returns how many holds it voided.
-//
-// It walks every authorization, in transactions of at most 1,000 voids: the
-// reference service has no index by age, which its size does not need.
-func (l *Ledger) VoidStaleHolds(now time.Time, olderThan time.Duration) (int, error) {
+// after the void is declined. It returns how many holds it voided, in
+// transactions of at most 1,000 voids each.
+func (l *Ledger) VoidStaleHolds(ctx context.Context, now time.Time, olderThan time.Duration) (int, error) {
 	cutoff := now.Add(-olderThan)
 	total := 0
 	for {
 		n := 0
-		err := l.db.Update(func(tx *bolt.Tx) error {
+		err := l.storage.Update(ctx, func(tx Tx) error {
 			n = 0
-			auths := tx.Bucket(authorizationsBucket)
-			accts := tx.Bucket(accountsBucket)
-			type stale struct {
-				key  []byte
-				auth Authorization
+			held, err := tx.HeldBefore(cutoff, voidChunk)
+			if err != nil || len(held) == 0 {
+				return err
 			}
-			var found []stale
-			err := auths.ForEach(func(k, v []byte) error {
-				if len(found) == voidChunk {
-					return nil
-				}
-				var a Authorization
-				if err := decodeJSON(v, &a); err != nil {
-					return fmt.Errorf("authorization %x: %w", k, err)
-				}
-				if a.Status == AuthHeld && a.Created.Before(cutoff) {
-					found = append(found, stale{append([]byte(nil), k...), a})
-				}
-				return nil
-			})
+			ids := make([]string, 0, len(held))
+			for _, a := range held {
+				ids = append(ids, a.Account)
+			}
+			accts, err := tx.Accounts(ids)
 			if err != nil {
 				return err
 			}
-			for _, s := range found {
-				var acct account
-				ok, err := getJSON(accts, []byte(s.auth.Account), &acct)
-				if err != nil {
-					return err
+			changed := make(map[string]*Account)
+			for _, a := range held {
+				acct := accts[a.Account]
+				if acct == nil {
+					return fmt.Errorf("authorization %s: account %q is missing", a.ID, a.Account)
 				}
-				if !ok {
-					return fmt.Errorf("authorization %s: account %q is missing", s.auth.ID, s.auth.Account)
-				}
-				acct.Balance += s.auth.Amount
-				if err := putJSON(accts, []byte(s.auth.Account), acct); err != nil {
-					return err
-				}
-				a := s.auth
-				a.Status, a.VoidedAt = AuthVoided, now.UTC()
+				acct.Balance += a.Amount
+				changed[acct.ID] = acct
+				a.Status, a.VoidedAt = AuthVoided, stamp(now)
 				a.Reason, a.Message = gateway.ReasonCentralDeclined, "the hold expired before the store captured it"
-				if err := putJSON(auths, s.key, a); err != nil {
-					return err
-				}
 			}
-			n = len(found)
+			put := make([]*Account, 0, len(changed))
+			for _, id := range slices.Sorted(maps.Keys(changed)) {
+				put = append(put, changed[id])
+			}
+			if err := tx.PutAccounts(put); err != nil {
+				return err
+			}
+			if err := tx.UpdateAuthorizations(held); err != nil {
+				return err
+			}
+			n = len(held)
 			return nil
 		})
 		if err != nil {

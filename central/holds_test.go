@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"storegate/central"
+	"storegate/central/storetest"
 )
 
 // Run gives a stale hold back on its own, and returns once its context
@@ -13,10 +14,10 @@ import (
 func TestHoldVoider_Run(t *testing.T) {
 	f := newFixture(t)
 	f.MustAccount(t, "acct-1", 10_000)
-	old := f.MustApprove(t, sale(f.Mint(t, "acct-1"), "txn-old", 3_000)).GetAuthorizationId()
+	old := f.MustApprove(t, storetest.Sale(f.Mint(t, "acct-1"), "txn-old", 3_000)).AuthorizationID
 	later := f.Now.Add(20 * time.Minute)
 	f.Now = later
-	young := f.MustApprove(t, sale(f.Mint(t, "acct-1"), "txn-young", 500)).GetAuthorizationId()
+	young := f.MustApprove(t, storetest.Sale(f.Mint(t, "acct-1"), "txn-young", 500)).AuthorizationID
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -36,6 +37,6 @@ func TestHoldVoider_Run(t *testing.T) {
 	}
 	cancel()
 	<-done
-	mustAuthStatus(t, f, old, central.AuthVoided)
-	mustAuthStatus(t, f, young, central.AuthHeld)
+	f.MustAuthStatus(t, old, central.AuthVoided)
+	f.MustAuthStatus(t, young, central.AuthHeld)
 }

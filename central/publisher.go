@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"storegate/gateway"
 )
@@ -35,32 +31,6 @@ type Document struct {
 	PublishedAt time.Time
 }
 
-// storedDocument is a documents or freeze_log bucket record.
-type storedDocument struct {
-	Version     uint64    `json:"version"`
-	StoreID     string    `json:"store_id,omitempty"`
-	Snapshot    bool      `json:"snapshot,omitempty"`
-	Raw         []byte    `json:"raw"`
-	PublishedAt time.Time `json:"published_at"`
-}
-
-// documentKey is the documents bucket's key of the latest keyset or policy
-// of a scope: the kind, then "/" and the store id for a store's policy.
-func documentKey(name gateway.DocumentKind, storeID string) []byte {
-	if storeID == "" {
-		return []byte(name)
-	}
-	return []byte(string(name) + "/" + storeID)
-}
-
-func (d Document) stored() storedDocument {
-	return storedDocument{Version: d.Version, StoreID: d.StoreID, Snapshot: d.Snapshot, Raw: d.Raw, PublishedAt: d.PublishedAt.UTC()}
-}
-
-func (s storedDocument) document(kind gateway.DocumentKind) Document {
-	return Document{Kind: kind, Version: s.Version, StoreID: s.StoreID, Snapshot: s.Snapshot, Raw: s.Raw, PublishedAt: s.PublishedAt}
-}
-
 // publishedDocuments is what the ledger holds: the latest keyset, the
 // latest policy of each scope, and the freeze log (the latest snapshot, if
 // any, and every delta after it, in version order).
@@ -71,34 +41,24 @@ type publishedDocuments struct {
 }
 
 // loadDocuments reads the published documents.
-func (l *Ledger) loadDocuments() (*publishedDocuments, error) {
-	docs := &publishedDocuments{policies: make(map[string]Document)}
-	err := l.db.View(func(tx *bolt.Tx) error {
-		err := tx.Bucket(documentsBucket).ForEach(func(k, v []byte) error {
-			var sd storedDocument
-			if err := decodeJSON(v, &sd); err != nil {
-				return fmt.Errorf("document %s: %w", k, err)
-			}
-			name, _, _ := strings.Cut(string(k), "/")
-			switch gateway.DocumentKind(name) {
+func loadDocuments(ctx context.Context, st Storage) (*publishedDocuments, error) {
+	var docs *publishedDocuments
+	err := st.View(ctx, func(tx Tx) error {
+		docs = &publishedDocuments{policies: make(map[string]Document)}
+		err := tx.EachDocument(func(d *Document) error {
+			switch d.Kind {
 			case gateway.DocumentKeyset:
-				d := sd.document(gateway.DocumentKeyset)
-				docs.keyset = &d
+				docs.keyset = d
 			case gateway.DocumentPolicy:
-				docs.policies[sd.StoreID] = sd.document(gateway.DocumentPolicy)
+				docs.policies[d.StoreID] = *d
 			}
-			// Freeze lists live in the freeze log.
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(freezeLogBucket).ForEach(func(k, v []byte) error {
-			var sd storedDocument
-			if err := decodeJSON(v, &sd); err != nil {
-				return fmt.Errorf("freeze log %x: %w", k, err)
-			}
-			docs.freeze = append(docs.freeze, sd.document(gateway.DocumentFreeze))
+		return tx.EachFreeze(func(d *Document) error {
+			docs.freeze = append(docs.freeze, *d)
 			return nil
 		})
 	})
@@ -108,84 +68,43 @@ func (l *Ledger) loadDocuments() (*publishedDocuments, error) {
 	return docs, nil
 }
 
-// saveDocument durably records doc as the latest of its kind and scope,
-// and for a freeze list applies it to the ledger's freeze list and the
-// freeze log, in one transaction. The caller has checked the version.
-func (l *Ledger) saveDocument(doc Document, list *gateway.FreezeList) error {
-	return l.db.Update(func(tx *bolt.Tx) error {
-		if list == nil {
-			return putJSON(tx.Bucket(documentsBucket), documentKey(doc.Kind, doc.StoreID), doc.stored())
-		}
-		log := tx.Bucket(freezeLogBucket)
-		if list.Snapshot {
-			// Older entries are of no use to any store any more: one
-			// behind the snapshot gets the snapshot.
-			var old [][]byte
-			_ = log.ForEach(func(k, _ []byte) error {
-				old = append(old, bytes.Clone(k))
-				return nil
-			})
-			for _, k := range old {
-				if err := log.Delete(k); err != nil {
-					return err
-				}
-			}
-		}
-		if err := putJSON(log, binary.BigEndian.AppendUint64(nil, doc.Version), doc.stored()); err != nil {
-			return err
-		}
-		return applyFreeze(tx, list)
-	})
-}
-
-// Publisher verifies HQ's signed documents, persists them in the ledger and
-// hands each new publication to the stores' watchers. A watcher that falls
-// behind is dropped rather than allowed to slow Publish down. Create it with
-// NewPublisher, set its exported fields, then Open it; Close ends every
-// watch.
+// Publisher verifies HQ's signed documents, persists them in the ledger's
+// storage and hands each new publication to the stores' watchers. A watcher
+// that falls behind is dropped rather than allowed to slow Publish down.
+// Create it with NewPublisher, set its exported fields, then Open it.
 type Publisher struct {
 	// Buffer is each watcher's channel size; NewPublisher sets
-	// DefaultWatchBuffer, and zero means it too.
+	// DefaultWatchBuffer.
 	Buffer int
 	// Now stamps publications; NewPublisher sets time.Now.
 	Now func() time.Time
 
-	ledger   *Ledger
+	storage  Storage
 	root     ed25519.PublicKey
 	mu       sync.Mutex
-	docs     *publishedDocuments // nil until Open
+	docs     *publishedDocuments
 	keyring  *gateway.Keyring
 	watchers map[*Watcher]struct{}
+	open     bool
 	closed   bool
 }
 
 // NewPublisher returns a publisher over the documents the ledger holds,
 // trusting root, HQ's root public key: every document is verified against
 // it (and against the policy keys of the latest keyset) before it is
-// published. It reads nothing until Open.
+// published. It does no I/O: Open loads the published documents.
 func NewPublisher(l *Ledger, root ed25519.PublicKey) *Publisher {
-	return &Publisher{Buffer: DefaultWatchBuffer, Now: time.Now, ledger: l, root: root, watchers: make(map[*Watcher]struct{})}
+	return &Publisher{Buffer: DefaultWatchBuffer, Now: time.Now, storage: l.storage, root: root, watchers: make(map[*Watcher]struct{})}
 }
 
-// Open loads the documents the ledger holds. It fails when the root key is
-// missing, when the ledger cannot be read, when the published keyset does
-// not verify, and when the publisher is open already or closed.
+// Open loads the documents published before, and the keyring of the latest
+// keyset. It fails with EINVALID without a root key, and when the stored
+// keyset does not verify against it.
 func (p *Publisher) Open(ctx context.Context) error {
 	if len(p.root) != ed25519.PublicKeySize {
 		return gateway.Errorf(gateway.EINVALID, "publisher: a root public key is required")
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch {
-	case p.closed:
-		return gateway.Errorf(gateway.EUNAVAILABLE, "open publisher: it is closed")
-	case p.docs != nil:
-		return errors.New("open publisher: it is open already")
-	}
-	docs, err := p.ledger.loadDocuments()
+	docs, err := loadDocuments(ctx, p.storage)
 	if err != nil {
 		return err
 	}
@@ -195,23 +114,15 @@ func (p *Publisher) Open(ctx context.Context) error {
 			return fmt.Errorf("published keyset: %w", err)
 		}
 	}
-	p.docs, p.keyring = docs, keyring
-	return nil
-}
-
-// errNotOpen is the cause of the EUNAVAILABLE error of a publisher used
-// before Open.
-var errNotOpen = errors.New("publisher is not open")
-
-// unavailable says why the publisher cannot publish or watch now, or nil
-// when it can. p.mu must be held.
-func (p *Publisher) unavailable() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	switch {
 	case p.closed:
 		return gateway.Errorf(gateway.EUNAVAILABLE, "publisher is closed")
-	case p.docs == nil:
-		return &gateway.Error{Code: gateway.EUNAVAILABLE, Message: errNotOpen.Error(), Err: errNotOpen}
+	case p.open:
+		return errors.New("publisher: opened twice")
 	}
+	p.docs, p.keyring, p.open = docs, keyring, true
 	return nil
 }
 
@@ -233,73 +144,116 @@ func (p *Publisher) Keyring() *gateway.Keyring {
 // older than the one published for its scope
 // (ESTALE), the same version with other content and a freeze delta that
 // does not follow the latest freeze version (ECONFLICT); publishing the
-// same document again changes nothing. Publish never waits for a watcher.
-func (p *Publisher) Publish(kind gateway.DocumentKind, raw []byte) (Document, bool, error) {
+// same document again changes nothing. The versions are checked against
+// the storage in the transaction that records the document, so that two
+// HQ processes over one database cannot both publish one version. Publish
+// never waits for a watcher.
+func (p *Publisher) Publish(ctx context.Context, kind gateway.DocumentKind, raw []byte) (Document, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.unavailable(); err != nil {
-		return Document{}, false, err
+	if !p.open || p.closed {
+		return Document{}, false, gateway.Errorf(gateway.EUNAVAILABLE, "publisher is not open")
 	}
-	doc := Document{Kind: kind, Raw: bytes.Clone(raw), PublishedAt: p.Now().UTC()}
+	doc := Document{Kind: kind, Raw: bytes.Clone(raw), PublishedAt: stamp(p.Now())}
 	var (
 		held    *Document
-		list    *gateway.FreezeList
+		changed bool
 		keyring *gateway.Keyring
-		err     error
 	)
-	switch kind {
-	case gateway.DocumentKeyset:
-		if keyring, err = gateway.OpenKeyset(raw, p.root); err != nil {
-			return Document{}, false, err
+	err := p.storage.Update(ctx, func(tx Tx) error {
+		held, changed, keyring = nil, false, p.keyring
+		var (
+			list *gateway.FreezeList
+			err  error
+		)
+		if kind != gateway.DocumentKeyset {
+			// Another HQ process may have published a newer keyset.
+			ks, err := tx.Document(gateway.DocumentKeyset, "")
+			if err != nil {
+				return err
+			}
+			if ks != nil && (keyring == nil || ks.Version != keyring.Version) {
+				if keyring, err = gateway.OpenKeyset(ks.Raw, p.root); err != nil {
+					return fmt.Errorf("published keyset: %w", err)
+				}
+			}
 		}
-		doc.Version, held = keyring.Version, p.docs.keyset
-	case gateway.DocumentPolicy:
-		pol, err := gateway.OpenPolicy(raw, p.root, p.keyring)
+		switch kind {
+		case gateway.DocumentKeyset:
+			if keyring, err = gateway.OpenKeyset(raw, p.root); err != nil {
+				return err
+			}
+			doc.Version = keyring.Version
+			held, err = tx.Document(kind, "")
+		case gateway.DocumentPolicy:
+			var pol *gateway.Policy
+			if pol, err = gateway.OpenPolicy(raw, p.root, keyring); err != nil {
+				return err
+			}
+			doc.Version, doc.StoreID = pol.Version, pol.StoreID
+			held, err = tx.Document(kind, pol.StoreID)
+		case gateway.DocumentFreeze:
+			if list, err = gateway.OpenFreezeList(raw, p.root, keyring); err != nil {
+				return err
+			}
+			doc.Version, doc.Snapshot = list.Version, list.Snapshot
+			held, err = tx.LatestFreeze()
+		default:
+			return gateway.Errorf(gateway.EINVALID, "unknown document kind %q", kind)
+		}
 		if err != nil {
-			return Document{}, false, err
+			return err
 		}
-		doc.Version, doc.StoreID = pol.Version, pol.StoreID
-		if d, ok := p.docs.policies[pol.StoreID]; ok {
-			held = &d
+		if held != nil && held.Version == doc.Version {
+			if bytes.Equal(held.Raw, doc.Raw) {
+				return nil
+			}
+			return gateway.Errorf(gateway.ECONFLICT, "%s version %d is already published with other content", describe(doc), doc.Version)
 		}
-	case gateway.DocumentFreeze:
-		if list, err = gateway.OpenFreezeList(raw, p.root, p.keyring); err != nil {
-			return Document{}, false, err
+		if held != nil && held.Version > doc.Version && list == nil {
+			return gateway.Errorf(gateway.ESTALE, "%s version %d is older than the published version %d", describe(doc), doc.Version, held.Version)
 		}
-		doc.Version, doc.Snapshot = list.Version, list.Snapshot
-		if n := len(p.docs.freeze); n > 0 {
-			held = &p.docs.freeze[n-1]
+		var heldVersion uint64
+		if held != nil {
+			heldVersion = held.Version
 		}
-	default:
-		return Document{}, false, gateway.Errorf(gateway.EINVALID, "unknown document kind %q", kind)
-	}
-	if held != nil && held.Version == doc.Version {
-		if bytes.Equal(held.Raw, doc.Raw) {
-			return *held, false, nil
+		// From 0 on, so that no published version is beyond what can follow.
+		if err := gateway.CheckVersionStep(describe(doc), heldVersion, doc.Version); err != nil {
+			return err
 		}
-		return Document{}, false, gateway.Errorf(gateway.ECONFLICT, "%s version %d is already published with other content", describe(doc), doc.Version)
-	}
-	var heldVersion uint64
-	if held != nil {
-		heldVersion = held.Version
-	}
-	// From 1 on, so that no published version is beyond what can follow.
-	if err := gateway.CheckVersionStep(describe(doc), heldVersion, doc.Version); err != nil {
-		return Document{}, false, err
-	}
-	if list != nil {
+		if list == nil {
+			changed = true
+			return tx.PutDocument(&doc)
+		}
 		if _, err := gateway.FreezeFollows(heldVersion, list); err != nil {
-			return Document{}, false, err
+			return err
 		}
-	} else if held != nil && held.Version > doc.Version {
-		return Document{}, false, gateway.Errorf(gateway.ESTALE, "%s version %d is older than the published version %d", describe(doc), doc.Version, held.Version)
-	}
-	if err := p.ledger.saveDocument(doc, list); err != nil {
+		if list.Snapshot {
+			// Older entries are of no use to any store any more: one
+			// behind the snapshot gets the snapshot.
+			if err := tx.ClearFreezeLog(); err != nil {
+				return err
+			}
+		}
+		ok, err := tx.AppendFreeze(&doc)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("freeze list version %d: recorded by a concurrent transaction", doc.Version)
+		}
+		changed = true
+		return applyFreeze(tx, list)
+	})
+	if err != nil {
 		return Document{}, false, err
+	}
+	if !changed {
+		return *held, false, nil
 	}
 	switch kind {
 	case gateway.DocumentKeyset:
-		p.docs.keyset, p.keyring = &doc, keyring
+		p.docs.keyset = &doc
 	case gateway.DocumentPolicy:
 		p.docs.policies[doc.StoreID] = doc
 	default:
@@ -308,6 +262,7 @@ func (p *Publisher) Publish(kind gateway.DocumentKind, raw []byte) (Document, bo
 		}
 		p.docs.freeze = append(p.docs.freeze, doc)
 	}
+	p.keyring = keyring
 	for w := range p.watchers {
 		if doc.StoreID != "" && doc.StoreID != w.storeID {
 			continue
@@ -372,8 +327,8 @@ func (p *Publisher) Watch(storeID string, have gateway.DocumentVersions) ([]Docu
 		size = DefaultWatchBuffer
 	}
 	w := &Watcher{p: p, storeID: storeID, c: make(chan Document, size)}
-	if err := p.unavailable(); err != nil {
-		w.err = err
+	if !p.open || p.closed {
+		w.err = gateway.Errorf(gateway.EUNAVAILABLE, "publisher is not open")
 		close(w.c)
 		return nil, w
 	}
@@ -409,9 +364,9 @@ func (p *Publisher) Watchers() int {
 
 // Close ends every watch, so that streams return and a server can stop
 // gracefully; later Watch and Publish calls fail with EUNAVAILABLE. It
-// waits for nothing, so it always returns nil and ignores ctx. It is safe
-// to call more than once, and before Open.
-func (p *Publisher) Close(ctx context.Context) error {
+// waits for nothing (a Publish in flight finishes first), returns nil, and
+// is safe to call more than once.
+func (p *Publisher) Close(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true

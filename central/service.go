@@ -54,7 +54,7 @@ func (s *Service) Authorize(ctx context.Context, req *storegatev1.CentralService
 	if s.Keyring != nil {
 		keys = s.Keyring()
 	}
-	res, err := s.Ledger.Authorize(creq, keys, s.now())
+	res, err := s.Ledger.Authorize(ctx, creq, keys, s.now())
 	if err != nil {
 		return nil, grpcError(ctx, s.logger(), "authorize", err)
 	}
@@ -69,7 +69,7 @@ func (s *Service) Authorize(ctx context.Context, req *storegatev1.CentralService
 // Ledger.SubmitSettlements) and acknowledges those it recorded.
 func (s *Service) SubmitSettlements(ctx context.Context, req *storegatev1.SubmitSettlementsRequest) (*storegatev1.SubmitSettlementsResponse, error) {
 	batch := wire.SubmitSettlementsFromProto(req)
-	acks, err := s.Ledger.SubmitSettlements(req.GetStoreId(), batch, s.now())
+	acks, err := s.Ledger.SubmitSettlements(ctx, req.GetStoreId(), batch, s.now())
 	if err != nil {
 		return nil, grpcError(ctx, s.logger(), "submit settlements", err)
 	}

@@ -168,7 +168,7 @@ func measureFreeze(ctx context.Context, h *hq, gateways, publications int) (*Fre
 		round.Add(gateways)
 		last.Store(0)
 		published.Store(time.Now().UnixNano())
-		if _, _, err := h.pub.Publish(freezeDocumentKind, doc); err != nil {
+		if _, _, err := h.pub.Publish(context.Background(), freezeDocumentKind, doc); err != nil {
 			return nil, err
 		}
 		done := make(chan struct{})

@@ -18,6 +18,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"storegate/central"
+	"storegate/central/boltstore"
 	"storegate/gateway"
 	"storegate/gateway/centralclient"
 	"storegate/gateway/grpcserver"
@@ -68,12 +69,12 @@ func startHQ(dir string, accounts int) (*hq, error) {
 		return nil, err
 	}
 	ctx := context.Background()
-	h.ledger = central.NewLedger(filepath.Join(dir, "central.db"))
+	h.ledger = central.NewLedger(boltstore.New(filepath.Join(dir, "central.db")))
 	if err := h.ledger.Open(ctx); err != nil {
 		return nil, err
 	}
 	for i := range accounts {
-		if err := h.ledger.EnsureAccount(accountID(i), accountBalance); err != nil {
+		if err := h.ledger.EnsureAccount(ctx, accountID(i), accountBalance); err != nil {
 			h.ledger.Close(ctx)
 			return nil, err
 		}

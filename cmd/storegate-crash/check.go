@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"storegate/central"
+	"storegate/central/boltstore"
 	"storegate/gateway"
 	"storegate/storecache"
 )
@@ -171,16 +172,17 @@ func (h *harness) check() (*Report, error) {
 	r.Disputed = len(disputed)
 
 	// Central's books: sound and balanced.
-	ledger := central.NewLedger(filepath.Join(h.dir, "hq", "central.db"))
-	ledger.Timeout = 5 * time.Second
-	if err := ledger.Open(context.Background()); err != nil {
+	file := boltstore.New(filepath.Join(h.dir, "hq", "central.db"))
+	file.Timeout = 5 * time.Second
+	ledger := central.NewLedger(file)
+	if err := ledger.Open(ctx); err != nil {
 		return nil, err
 	}
-	defer ledger.Close(context.Background())
-	if err := ledger.Check(); err != nil {
+	defer ledger.Close(ctx)
+	if err := file.Check(); err != nil {
 		problem("central ledger: %v", err)
 	}
-	books, err := ledger.Books()
+	books, err := ledger.Books(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ var Version = "dev"
 func main() {
 	bin := flag.String("bin", "bin", "folder holding storegated, storegate-hq and storegatectl")
 	keep := flag.Bool("keep", false, "keep the temporary folder (state, keys, logs) for a look afterwards")
+	hqDB := flag.String("hq-db", "", "run HQ on this PostgreSQL database (postgres://…, empty or of its own: it is migrated) instead of its embedded ledger file")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -37,7 +38,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	d := &demo{bin: *bin, out: os.Stdout}
+	d := &demo{bin: *bin, out: os.Stdout, hqDB: *hqDB}
 	err := d.run(ctx, *keep)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "\ndemo FAILED: %v\n", err)
@@ -47,11 +48,26 @@ func main() {
 }
 
 type demo struct {
-	bin   string
+	bin string
+	// hqDB, when set, is the PostgreSQL database HQ keeps its books in.
+	hqDB  string
 	out   io.Writer
 	dir   string
 	step  int
 	procs []*proc
+}
+
+// hqStorage is where HQ keeps its books, as storegate-hq's flags: its
+// ledger file in the demo's folder, or the PostgreSQL database of --hq-db
+// (migrated at start when migrate is set).
+func (d *demo) hqStorage(migrate bool) []string {
+	switch {
+	case d.hqDB == "":
+		return []string{"--data", d.path("hq")}
+	case migrate:
+		return []string{"--db", d.hqDB, "--migrate"}
+	}
+	return []string{"--db", d.hqDB}
 }
 
 // proc is a daemon the demo started.
@@ -103,10 +119,11 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	}
 
 	d.heading("Start the reference central service (HQ) with one prepaid account holding 100000 JPY")
-	hq, err := d.start(ctx, "storegate-hq", "hq.addr",
+	hq, err := d.start(ctx, "storegate-hq", "hq.addr", append([]string{
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--admin-addr-file", d.path("hq-admin.addr"),
-		"--data", d.path("hq"), "--keys", keys, "--account", "acct-0001=100000",
-		"--tls-cert", tls("server.crt"), "--tls-key", tls("server.key"), "--tls-client-ca", tls("gateway-ca.crt"))
+		"--keys", keys, "--account", "acct-0001=100000",
+		"--tls-cert", tls("server.crt"), "--tls-key", tls("server.key"), "--tls-client-ca", tls("gateway-ca.crt")},
+		d.hqStorage(true)...)...)
 	if err != nil {
 		return err
 	}
@@ -323,8 +340,8 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	}
 	fmt.Fprintln(d.out, "(each record names the certificate that asked; the reversal's says why)")
 
-	d.heading("With HQ stopped, its ledger file holds the same books, and they still add up")
-	out, err = d.exec(ctx, 0, "storegate-hq", "books", "--data", d.path("hq"))
+	d.heading("With HQ stopped, its ledger holds the same books, and they still add up")
+	out, err = d.exec(ctx, 0, "storegate-hq", append([]string{"books"}, d.hqStorage(false)...)...)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +33,9 @@ var Version = "dev"
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "books" {
 		os.Exit(runBooks(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		os.Exit(runMigrate(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -71,8 +73,13 @@ type Main struct {
 	InsecureListen bool
 	// AdminListen serves HQAdminService, where operators publish signed
 	// documents; it is loopback only.
-	AdminListen   string
-	DataDir       string
+	AdminListen string
+	// DataDir holds the bbolt ledger, central.db, unless DB is set.
+	DataDir string
+	// DB, a postgres:// URL, keeps the books in PostgreSQL instead;
+	// Migrate applies the schema migrations it lacks at start.
+	DB            string
+	Migrate       bool
 	KeysDir       string
 	Currency      string
 	AddrFile      string
@@ -128,13 +135,15 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("storegate-hq", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "storegate-hq: the reference central service (HQ).\n\nUsage: storegate-hq --data DIR --keys DIR [flags]\n       storegate-hq books --data DIR [--json]\n\nKeys come from `storegatectl keys init --dir DIR`. Stores connect to --listen;\nstoregatectl publishes signed policies, freeze lists and keysets on --admin-listen.\n\n")
+		fmt.Fprintf(fs.Output(), "storegate-hq: the reference central service (HQ).\n\nUsage: storegate-hq --data DIR --keys DIR [flags]\n       storegate-hq --db postgres://… [--migrate] --keys DIR [flags]\n       storegate-hq migrate --db postgres://…\n       storegate-hq books --data DIR|--db postgres://… [--json]\n\nKeys come from `storegatectl keys init --dir DIR`. Stores connect to --listen;\nstoregatectl publishes signed policies, freeze lists and keysets on --admin-listen.\n\n")
 		fs.PrintDefaults()
 	}
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&m.Listen, "listen", m.Listen, "gRPC listen address")
 	fs.BoolVar(&m.InsecureListen, "insecure-listen", false, "allow a non-loopback listen address without TLS")
-	fs.StringVar(&m.DataDir, "data", "", "directory for the ledger file, central.db")
+	fs.StringVar(&m.DataDir, "data", "", "directory for the ledger file, central.db (without --db)")
+	fs.StringVar(&m.DB, "db", "", "keep the books in this PostgreSQL database (postgres://USER@HOST:PORT/DB) instead of --data")
+	fs.BoolVar(&m.Migrate, "migrate", false, "with --db: apply the schema migrations the database lacks before serving")
 	fs.StringVar(&m.KeysDir, "keys", "", "directory of HQ's keys (root, token, keyset.cose)")
 	fs.StringVar(&m.Currency, "currency", m.Currency, "the currency the ledger books")
 	fs.StringVar(&m.AddrFile, "addr-file", "", "write the bound listen address to this file once serving")
@@ -155,8 +164,14 @@ func (m *Main) ParseFlags(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if m.DataDir == "" || m.KeysDir == "" {
-		return errors.New("--data and --keys are required")
+	if (m.DataDir == "" && m.DB == "") || m.KeysDir == "" {
+		return errors.New("--keys and one of --data or --db are required")
+	}
+	if m.Migrate && !isPostgres(m.DB) {
+		return errors.New("--migrate goes with --db postgres://…")
+	}
+	if _, _, err := newStorage(m.DB, m.DataDir, false); err != nil {
+		return err
 	}
 	if m.HoldExpiry <= 0 {
 		return fmt.Errorf("--hold-expiry %s: must be positive", m.HoldExpiry)
@@ -202,16 +217,23 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		creds = credentials.NewTLS(cfg)
 	}
-	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
+	storage, where, err := newStorage(m.DB, m.DataDir, m.Migrate)
+	if err != nil {
 		return err
 	}
-	m.ledger = central.NewLedger(filepath.Join(m.DataDir, ledgerFile))
-	m.ledger.Currency = m.Currency
-	if err := m.ledger.Open(ctx); err != nil {
+	if m.DB == "" {
+		if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
+			return err
+		}
+	}
+	ledger := central.NewLedger(storage)
+	ledger.Currency = m.Currency
+	if err := ledger.Open(ctx); err != nil {
 		return err
 	}
+	m.ledger = ledger
 	for id, bal := range m.Accounts {
-		if err := m.ledger.EnsureAccount(id, bal); err != nil {
+		if err := m.ledger.EnsureAccount(ctx, id, bal); err != nil {
 			return fmt.Errorf("account %s: %w", id, err)
 		}
 	}
@@ -219,7 +241,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.publisher.Open(ctx); err != nil {
 		return err
 	}
-	if _, _, err := m.publisher.Publish(gateway.DocumentKeyset, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
+	if _, _, err := m.publisher.Publish(ctx, gateway.DocumentKeyset, keys.Keyset); err != nil && gateway.ErrorCode(err) != gateway.ESTALE {
 		return fmt.Errorf("publish keyset: %w", err)
 	}
 	// Tokens are checked against the latest published keyset, so that a
@@ -275,7 +297,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.logger.Info("storegate-hq serving", "version", Version, "listen", ln.Addr().String(), "admin", adminLn.Addr().String(), "ledger", m.ledger.Path(),
+	m.logger.Info("storegate-hq serving", "version", Version, "listen", ln.Addr().String(), "admin", adminLn.Addr().String(), "ledger", where,
 		"tls", m.TLSCert != "", "mutual_tls", m.TLSClientCA != "")
 	return nil
 }
@@ -302,14 +324,16 @@ func (m *Main) Close() error {
 			}
 			cancel()
 		} else if m.publisher != nil {
-			m.publisher.Close(context.Background())
+			_ = m.publisher.Close(context.Background()) // never fails
 		}
 		if m.cancel != nil {
 			m.cancel()
 		}
 		m.wg.Wait()
 		if m.ledger != nil {
-			err = m.ledger.Close(context.Background())
+			ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+			err = m.ledger.Close(ctx)
+			cancel()
 		}
 	})
 	return err

@@ -5,7 +5,6 @@ package main_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"storegate/central"
 	"storegate/internal/diskfault"
 	storegatev1 "storegate/proto/storegate/v1"
 )
@@ -78,18 +76,7 @@ func TestStoregated_DiskRefusesWrites(t *testing.T) {
 	w.hq.stop()
 
 	// Central debited the sale once, though it was asked twice.
-	l := central.NewLedger(filepath.Join(w.hqData, "central.db"))
-	if err := l.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close(context.Background())
-	books, err := l.Books()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := books.Verify(); err != nil {
-		t.Fatal(err)
-	}
+	books := mustHQBooks(t, w.hqData)
 	if a := books.Accounts["acct-0001"]; a.Debited != 2400 || a.Captured != 2400 || len(books.Settlements) != 2 {
 		t.Fatalf("acct-0001 books %+v with %d settlements, want two sales of 1200 debited and captured once each", a, len(books.Settlements))
 	}

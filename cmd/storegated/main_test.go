@@ -30,6 +30,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"storegate/central"
+	"storegate/central/boltstore"
 	"storegate/gateway"
 	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
@@ -306,6 +307,30 @@ func (w *world) authorize(t *testing.T, req *storegatev1.AuthorizeRequest) *stor
 	return res
 }
 
+// mustHQBooks reads the books of the stopped storegate-hq whose --data is
+// dir, checks the file and that they add up.
+func mustHQBooks(t *testing.T, dir string) *central.Books {
+	t.Helper()
+	ctx := context.Background()
+	st := boltstore.New(filepath.Join(dir, "central.db"))
+	l := central.NewLedger(st)
+	if err := l.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+	books, err := l.Books(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := books.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	return books
+}
+
 func wantReason(t *testing.T, res *storegatev1.AuthorizeResponse, want storegatev1.DeclineReason) {
 	t.Helper()
 	d := res.GetDecision()
@@ -422,18 +447,7 @@ func TestStoregated_EndToEnd(t *testing.T) {
 	}
 
 	t.Run("OneDebitAtCentral", func(t *testing.T) {
-		l := central.NewLedger(filepath.Join(w.hqData, "central.db"))
-		if err := l.Open(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close(context.Background())
-		books, err := l.Books()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := books.Verify(); err != nil {
-			t.Fatal(err)
-		}
+		books := mustHQBooks(t, w.hqData)
 		a := books.Accounts["acct-0001"]
 		if a.Balance != 100000-1200 || a.Debited != 1200 || a.Captured != 1200 {
 			t.Fatalf("acct-0001 books = %+v, want one 1200 debit, captured", a)

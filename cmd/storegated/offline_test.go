@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"storegate/central"
 	"storegate/gateway"
 	"storegate/hqkeys"
 	storegatev1 "storegate/proto/storegate/v1"
@@ -158,21 +157,7 @@ func TestStoregated_Offline(t *testing.T) {
 	w.hq.stop()
 
 	t.Run("BooksOnce", func(t *testing.T) {
-		l := central.NewLedger(filepath.Join(w.hqData, "central.db"))
-		if err := l.Open(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close(context.Background())
-		if err := l.Check(); err != nil {
-			t.Fatal(err)
-		}
-		books, err := l.Books()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := books.Verify(); err != nil {
-			t.Fatal(err)
-		}
+		books := mustHQBooks(t, w.hqData)
 		for _, id := range approved {
 			s, ok := books.Settlement(id)
 			if !ok || s.Status != gateway.SettlementAccepted || s.Mode != gateway.ModeOffline {

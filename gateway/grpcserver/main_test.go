@@ -9,6 +9,8 @@ import (
 	"go.uber.org/goleak"
 
 	"storegate/central"
+	"storegate/central/boltstore"
+	"storegate/central/storetest"
 	"storegate/hqkeys"
 	"storegate/storecache"
 )
@@ -51,20 +53,7 @@ func mustInitKeys(t *testing.T, dir string) *hqkeys.Keys {
 // its books add up and closes it.
 func mustOpenLedger(t *testing.T, dir string) *central.Ledger {
 	t.Helper()
-	ledger := central.NewLedger(filepath.Join(dir, "central.db"))
-	if err := ledger.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		books, err := ledger.Books()
-		if err != nil {
-			t.Error(err)
-		} else if err := books.Verify(); err != nil {
-			t.Errorf("books: %v", err)
-		}
-		ledger.Close(context.Background())
-	})
-	return ledger
+	return storetest.MustOpenLedger(t, boltstore.New(filepath.Join(dir, "central.db")))
 }
 
 // mustOpenPublisher opens HQ's publisher over ledger, trusting root, and

@@ -181,7 +181,7 @@ func TestPolicyWatcher_OverGRPC(t *testing.T) {
 	keys := mustInitKeys(t, dir)
 	ledger := mustOpenLedger(t, dir)
 	pub := mustOpenPublisher(t, ledger, keys.RootPublic)
-	if _, _, err := pub.Publish(gateway.DocumentKeyset, keys.Keyset); err != nil {
+	if _, _, err := pub.Publish(context.Background(), gateway.DocumentKeyset, keys.Keyset); err != nil {
 		t.Fatal(err)
 	}
 	h := &hq{t: t, svc: central.NewService(ledger, pub, func() *gateway.Keyring { return keys.Keyring })}
@@ -230,7 +230,7 @@ func TestPolicyWatcher_OverGRPC(t *testing.T) {
 	wait("keyset") // caught up on connect
 	publish := func(kind gateway.DocumentKind, raw []byte) {
 		t.Helper()
-		if _, _, err := pub.Publish(kind, raw); err != nil {
+		if _, _, err := pub.Publish(context.Background(), kind, raw); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,18 +23,18 @@ type ledgerCentral struct {
 
 var errDown = errors.New("connection refused")
 
-func (c *ledgerCentral) Authorize(_ context.Context, req *gateway.CentralRequest) (*gateway.CentralResult, error) {
+func (c *ledgerCentral) Authorize(ctx context.Context, req *gateway.CentralRequest) (*gateway.CentralResult, error) {
 	if c.down.Load() {
 		return nil, errDown
 	}
-	return c.ledger.Authorize(req, c.keys, time.Now())
+	return c.ledger.Authorize(ctx, req, c.keys, time.Now())
 }
 
-func (c *ledgerCentral) SubmitSettlements(_ context.Context, storeID string, batch []gateway.Settlement) ([]gateway.SettlementAck, error) {
+func (c *ledgerCentral) SubmitSettlements(ctx context.Context, storeID string, batch []gateway.Settlement) ([]gateway.SettlementAck, error) {
 	if c.down.Load() {
 		return nil, errDown
 	}
-	return c.ledger.SubmitSettlements(storeID, batch, time.Now())
+	return c.ledger.SubmitSettlements(ctx, storeID, batch, time.Now())
 }
 
 // dyingStore is a store whose process dies before the next decision is
@@ -65,7 +65,7 @@ func newRecovery(t *testing.T) *recovery {
 	dir := t.TempDir()
 	keys := mustInitKeys(t, dir)
 	ledger := mustOpenLedger(t, dir)
-	if err := ledger.EnsureAccount("acct-0001", 100000); err != nil {
+	if err := ledger.EnsureAccount(context.Background(), "acct-0001", 100000); err != nil {
 		t.Fatal(err)
 	}
 	st := mustOpenStore(t, dir)
@@ -111,7 +111,7 @@ func (r *recovery) flush(t *testing.T) {
 
 func (r *recovery) balance(t *testing.T) int64 {
 	t.Helper()
-	b, err := r.ledger.Balance("acct-0001")
+	b, err := r.ledger.Balance(context.Background(), "acct-0001")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestRecovery_DiedBetweenCentralAndCommit(t *testing.T) {
 		if got := r.balance(t); got != 100000-580 {
 			t.Errorf("balance = %d, want one debit: the offline capture takes central's hold", got)
 		}
-		books, _ := r.ledger.Books()
+		books, _ := r.ledger.Books(context.Background())
 		if s, _ := books.Settlement(res.Decision.SettlementID); s.AuthorizationID == "" {
 			t.Errorf("booked offline capture %+v names no authorization, want the held one", s)
 		}
@@ -175,7 +175,7 @@ func TestRecovery_DiedBetweenCentralAndCommit(t *testing.T) {
 	t.Run("GivenUpHoldVoided", func(t *testing.T) {
 		r := newRecovery(t)
 		die(t, r, r.mint(t))
-		if n, err := r.ledger.VoidStaleHolds(time.Now().Add(time.Hour), time.Minute); err != nil || n != 1 {
+		if n, err := r.ledger.VoidStaleHolds(context.Background(), time.Now().Add(time.Hour), time.Minute); err != nil || n != 1 {
 			t.Fatalf("VoidStaleHolds = %d, %v; want the one hold", n, err)
 		}
 		if got := r.balance(t); got != 100000 {

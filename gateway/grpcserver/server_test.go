@@ -106,7 +106,7 @@ func newStack(t *testing.T) *stack {
 	dir := t.TempDir()
 	keys := mustInitKeys(t, dir)
 	ledger := mustOpenLedger(t, dir)
-	if err := ledger.EnsureAccount("acct-0001", 100000); err != nil {
+	if err := ledger.EnsureAccount(context.Background(), "acct-0001", 100000); err != nil {
 		t.Fatal(err)
 	}
 	pub := mustOpenPublisher(t, ledger, keys.RootPublic)
@@ -171,7 +171,7 @@ func TestServer_ConcurrentSameToken(t *testing.T) {
 	if got := approved.Load(); got != 1 {
 		t.Fatalf("approvals = %d, want exactly 1", got)
 	}
-	if bal, err := s.ledger.Balance("acct-0001"); err != nil || bal != 100000-580 {
+	if bal, err := s.ledger.Balance(context.Background(), "acct-0001"); err != nil || bal != 100000-580 {
 		t.Fatalf("central balance = %d, %v; want one debit of 580", bal, err)
 	}
 }
