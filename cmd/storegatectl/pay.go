@@ -106,24 +106,32 @@ func runAuthorize(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// modeMeaning says in words who decided, for printDecision.
+var modeMeaning = map[storegatev1.DecisionMode]string{
+	storegatev1.DecisionMode_DECISION_MODE_ONLINE:  "the central service decided",
+	storegatev1.DecisionMode_DECISION_MODE_OFFLINE: "the store decided alone, within its offline caps: central did not answer",
+	storegatev1.DecisionMode_DECISION_MODE_LOCAL:   "the store's own checks declined it (token, freeze list, policy)",
+}
+
 func printDecision(w io.Writer, res *storegatev1.AuthorizeResponse) {
 	d := res.GetDecision()
 	mode := strings.TrimPrefix(d.GetMode().String(), "DECISION_MODE_")
-	if d.GetMode() == storegatev1.DecisionMode_DECISION_MODE_UNSPECIFIED {
-		mode = "LOCAL"
+	if m, ok := modeMeaning[d.GetMode()]; ok {
+		mode += ": " + m
 	}
 	again := ""
 	if res.GetReplayed() {
 		again = " (stored answer to an earlier identical request)"
 	}
 	if d.GetOutcome() == storegatev1.Outcome_OUTCOME_APPROVED {
-		fmt.Fprintf(w, "APPROVED %s %d %s%s\n", mode, d.GetAmount(), d.GetCurrency(), again)
+		fmt.Fprintf(w, "APPROVED %s %d %s%s\n", strings.TrimPrefix(d.GetMode().String(), "DECISION_MODE_"), d.GetAmount(), d.GetCurrency(), again)
 		fmt.Fprintf(w, "  settlement     %s\n  authorization  %s\n", d.GetSettlementId(), d.GetAuthorizationId())
 	} else {
 		reason := strings.ToLower(strings.TrimPrefix(d.GetReason().String(), "DECLINE_REASON_"))
 		fmt.Fprintf(w, "DECLINED %s: %s%s\n", reason, d.GetMessage(), again)
 		fmt.Fprintf(w, "  rule           %s\n", d.GetRule())
 	}
+	fmt.Fprintf(w, "  mode           %s\n", mode)
 	fmt.Fprintf(w, "  account        %s\n  token          %s\n", d.GetAccountHint(), d.GetTokenFingerprint())
 }
 
