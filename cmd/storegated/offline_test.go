@@ -63,14 +63,14 @@ func TestStoregated_Offline(t *testing.T) {
 	if w.keys, err = hqkeys.Init(w.keysDir); err != nil {
 		t.Fatal(err)
 	}
-	hqArgs := []string{"--data", w.hqData, "--keys", w.keysDir, "--account", "acct-0001=100000", "--account", "acct-0002=100000"}
+	hqArgs := []string{"--admin-listen", "127.0.0.1:0", "--data", w.hqData, "--keys", w.keysDir, "--account", "acct-0001=100000", "--account", "acct-0002=100000"}
 	w.hq = startDaemon(t, "storegate-hq", append([]string{"--listen", "127.0.0.1:0"}, hqArgs...)...)
 	hqAddr := w.hq.addr
 	cfg := filepath.Join(t.TempDir(), "storegated.yaml")
 	if err := os.WriteFile(cfg, []byte(offlineConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w.gw = startDaemon(t, "storegated", "--config", cfg, "--listen", "127.0.0.1:0", "--data", w.gwData, "--central", hqAddr,
+	w.gw = startDaemon(t, "storegated", "--config", cfg, "--listen", "127.0.0.1:0", "--metrics-listen", "off", "--data", w.gwData, "--central", hqAddr,
 		"--root-key", filepath.Join(w.keysDir, "root.pub"), "--keyset", filepath.Join(w.keysDir, "keyset.cose"), "--insecure-callers")
 	w.payments = storegatev1.NewPaymentServiceClient(dial(t, w.gw.addr))
 	ctx := context.Background()
