@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storegatev1 "storegate/proto/storegate/v1"
 )
@@ -34,6 +37,38 @@ func TestPrintDecision_Mode(t *testing.T) {
 				if !strings.Contains(b.String(), w) {
 					t.Errorf("got:\n%s\nwant %q in it", b.String(), w)
 				}
+			}
+		})
+	}
+}
+
+// The central line reads the breaker, reachability and the last contact
+// together, so that it never says online and unreachable, or offline and
+// reachable, without saying why; before any call it says so plainly.
+func TestCentralSummary(t *testing.T) {
+	at := timestamppb.New(time.Date(2026, 11, 6, 9, 30, 0, 0, time.Local))
+	online, offline, probing := storegatev1.CentralState_CENTRAL_STATE_ONLINE, storegatev1.CentralState_CENTRAL_STATE_OFFLINE, storegatev1.CentralState_CENTRAL_STATE_PROBING
+	for _, tt := range []struct {
+		name string
+		st   *storegatev1.GetStatusResponse
+		want string
+	}{
+		{"NotContactedYet", &storegatev1.GetStatusResponse{CentralState: online},
+			"not contacted yet: the policy stream or the first sale will ask it"},
+		{"Online", &storegatev1.GetStatusResponse{CentralCalled: true, CentralReachable: true, CentralState: online, LastCentralContact: at},
+			"online: every sale asks it; last contact 2026-11-06 09:30:00; breaker opened 0 times"},
+		{"OnlineLastCallFailed", &storegatev1.GetStatusResponse{CentralCalled: true, CentralState: online, LastCentralContact: at},
+			"online, but the last call failed: sales still ask it; last contact 2026-11-06 09:30:00"},
+		{"NeverReached", &storegatev1.GetStatusResponse{CentralCalled: true, CentralState: offline, CentralStateSince: at, BreakerOpened: 1},
+			"offline since 2026-11-06 09:30:00: sales are decided at the store until a sale probes it; no call has reached it since start; breaker opened 1 times"},
+		{"OfflineOtherCallsReach", &storegatev1.GetStatusResponse{CentralCalled: true, CentralReachable: true, CentralState: offline, CentralStateSince: at, LastCentralContact: at},
+			"offline since 2026-11-06 09:30:00: sales went unanswered though other calls reach it"},
+		{"Probing", &storegatev1.GetStatusResponse{CentralCalled: true, CentralState: probing, CentralStateSince: at},
+			"probing since 2026-11-06 09:30:00: one sale is asking whether it is back"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := centralSummary(tt.st); !strings.Contains(got, tt.want) {
+				t.Errorf("got  %q\nwant %q in it", got, tt.want)
 			}
 		})
 	}
