@@ -41,6 +41,11 @@ func ServerConfig(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 // the CAs in caFile and, when certFile and keyFile are set, presents that
 // certificate (mutual TLS). serverName, when set, is the name the server's
 // certificate must carry instead of the host of the address dialled.
+//
+// The certificate is presented whichever CAs the server says it takes
+// (crypto/tls would otherwise send none to a server that names other CAs),
+// so that a server that does not take it says why, an unknown authority,
+// in its alert and its log, rather than seeing no certificate at all.
 func ClientConfig(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
 	if caFile == "" {
 		return nil, errors.New("a client needs the CA file that the server's certificate chains to")
@@ -59,6 +64,7 @@ func ClientConfig(caFile, certFile, keyFile, serverName string) (*tls.Config, er
 			return nil, fmt.Errorf("load %s and %s: %w", certFile, keyFile, err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	}
 	return cfg, nil
 }

@@ -200,7 +200,7 @@ func (m *Main) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("tls: %w", err)
 		}
-		creds = credentials.NewTLS(cfg)
+		creds = certs.ServerCredentials(cfg, certs.LogRefused(m.logger.With("part", "tls")))
 	}
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return err

@@ -92,7 +92,7 @@ func runAuthorize(ctx context.Context, e *env, args []string) error {
 	defer done()
 	res, err := storegatev1.NewPaymentServiceClient(conn).Authorize(ctx, req)
 	if err != nil {
-		return rpcError(err)
+		return addr.callError(ctx, err)
 	}
 	if *asJSON {
 		if err := printJSON(e.stdout, res); err != nil {
@@ -157,7 +157,7 @@ func runReverse(ctx context.Context, e *env, args []string) error {
 	defer done()
 	res, err := storegatev1.NewPaymentServiceClient(conn).Reverse(ctx, &storegatev1.ReverseRequest{Lane: *lane, PosTransactionId: *txn, Reason: *reason})
 	if err != nil {
-		return rpcError(err)
+		return addr.callError(ctx, err)
 	}
 	if *asJSON {
 		return printJSON(e.stdout, res)
@@ -184,7 +184,7 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	defer done()
 	st, err := storegatev1.NewPaymentServiceClient(conn).GetStatus(ctx, &storegatev1.GetStatusRequest{})
 	if err != nil {
-		return rpcError(err)
+		return addr.callError(ctx, err)
 	}
 	if *asJSON {
 		return printJSON(e.stdout, st)

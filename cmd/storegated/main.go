@@ -359,7 +359,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:         m.logger,
 	}
 	if listenTLS != nil {
-		m.server.Options.Creds = credentials.NewTLS(listenTLS)
+		m.server.Options.Creds = certs.ServerCredentials(listenTLS, certs.LogRefused(m.logger.With("part", "tls")))
 	}
 	if m.scanners != nil {
 		// A nil *devices.Manager in the interface would look configured.
