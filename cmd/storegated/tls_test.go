@@ -1,6 +1,9 @@
 package main_test
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -96,4 +99,44 @@ func TestStoregated_TLSRefusalsNamed(t *testing.T) {
 	})
 	gw.stop()
 	hq.stop()
+}
+
+// The README's health check runs as written, with go tool grpcurl (pinned
+// in go.mod): only the certificate folder and the address are this test's.
+func TestStoregated_READMEHealthCheck(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var command string
+	for _, line := range strings.Split(string(readme), "\n") {
+		if line = strings.TrimSpace(line); strings.HasPrefix(line, "go tool grpcurl ") && strings.HasSuffix(line, " grpc.health.v1.Health/Check") {
+			command = line
+		}
+	}
+	const readmeDir, readmeAddr = "/etc/storegate/tls/", "register-1.store.lan:7443"
+	if command == "" || !strings.Contains(command, readmeDir) || !strings.Contains(command, readmeAddr) {
+		t.Fatalf("README.md has no health check `go tool grpcurl … %s … %s grpc.health.v1.Health/Check`", readmeDir, readmeAddr)
+	}
+	pki := devPKI(t)
+	keysDir := t.TempDir()
+	if _, err := hqkeys.Init(keysDir); err != nil {
+		t.Fatal(err)
+	}
+	gw := startDaemon(t, "storegated", append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "off", "--data", t.TempDir(), "--store-id", certs.DefaultDevStore,
+		"--central", "127.0.0.1:1", "--root-key", pkiFile(keysDir, "root.pub")}, gatewayTLSArgs(pki, false)...)...)
+	command = strings.ReplaceAll(command, readmeDir, pki+"/")
+	command = strings.ReplaceAll(command, readmeAddr, gw.addr)
+	args := strings.Fields(command)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"status": "SERVING"`) {
+		t.Fatalf("%s: %v\n%s", command, err, out)
+	}
+	gw.stop()
 }
