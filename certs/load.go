@@ -3,9 +3,11 @@ package certs
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"time"
 )
 
 // MinVersion is the lowest TLS version storegate speaks. Every peer is
@@ -82,4 +84,46 @@ func LoadPool(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", path)
 	}
 	return pool, nil
+}
+
+// ReadCertificates returns the certificates of the PEM file at path, in
+// file order (a chain, or a CA bundle). A file holding none is an error;
+// blocks of other types (a private key beside the certificate) are skipped.
+func ReadCertificates(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: certificate %d: %w", path, len(out)+1, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return out, nil
+}
+
+// EarliestExpiry returns the soonest NotAfter of cs: when the first of them
+// stops being valid.
+func EarliestExpiry(cs []*x509.Certificate) time.Time {
+	var t time.Time
+	for _, c := range cs {
+		if t.IsZero() || c.NotAfter.Before(t) {
+			t = c.NotAfter
+		}
+	}
+	return t
 }

@@ -341,6 +341,9 @@ func (m *Main) Run(ctx context.Context) error {
 		mopts.Scanners = m.scanners.Scanners
 	}
 	m.metrics = metrics.New(mopts)
+	if err := m.registerCertificates(); err != nil {
+		return err
+	}
 	m.server = &grpcserver.Server{
 		Gateway:         m.gw,
 		Store:           m.store,

@@ -1,9 +1,14 @@
 package main_test
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +144,60 @@ func TestStoregated_READMEHealthCheck(t *testing.T) {
 		t.Fatalf("%s: %v\n%s", command, err, out)
 	}
 	gw.stop()
+}
+
+// Prometheus sees when each certificate storegated read expires, by role
+// and file: never a subject.
+func TestStoregated_CertificateMetrics(t *testing.T) {
+	pki := devPKI(t)
+	keysDir := t.TempDir()
+	if _, err := hqkeys.Init(keysDir); err != nil {
+		t.Fatal(err)
+	}
+	metricsFile := filepath.Join(t.TempDir(), "metrics-addr")
+	gw := startDaemon(t, "storegated", append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--metrics-addr-file", metricsFile,
+		"--data", t.TempDir(), "--store-id", certs.DefaultDevStore, "--central", "127.0.0.1:1", "--root-key", pkiFile(keysDir, "root.pub")},
+		gatewayTLSArgs(pki, true)...)...)
+	addr, err := os.ReadFile(metricsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get("http://" + strings.TrimSpace(string(addr)) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	gwCert, _ := clientFiles(pki, certs.Gateway(certs.DevChain, certs.DefaultDevStore))
+	for role, file := range map[string]string{
+		"listener":           pkiFile(pki, certs.ServerCertFile),
+		"listener_client_ca": pkiFile(pki, certs.CAPOS.CertFile()),
+		"central_client":     gwCert,
+		"central_ca":         pkiFile(pki, certs.CAServer.CertFile()),
+	} {
+		cs, err := certs.ReadCertificates(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf(`storegate_certificate_expiry_timestamp_seconds{file=%q,role=%q} %s`, file, role,
+			strconv.FormatFloat(float64(cs[0].NotAfter.Unix()), 'e', -1, 64))
+		if !slices.Contains(strings.Split(string(b), "\n"), want) {
+			t.Errorf("no %s in the scrape:\n%s", want, grepLines(string(b), "certificate"))
+		}
+	}
+	if lines := grepLines(string(b), "storegate_certificate"); strings.Contains(lines, "spiffe://") || strings.Contains(lines, "storegate dev") {
+		t.Errorf("a certificate's subject in a label:\n%s", lines)
+	}
+	gw.stop()
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
