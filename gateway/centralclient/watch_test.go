@@ -2,13 +2,10 @@ package centralclient_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"storegate/gateway"
@@ -28,20 +25,7 @@ func (c *watchCentral) WatchPolicy(_ *storegatev1.WatchPolicyRequest, stream sto
 
 func watchClient(t *testing.T, watch func(storegatev1.CentralService_WatchPolicyServer) error) *centralclient.Client {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	storegatev1.RegisterCentralServiceServer(s, &watchCentral{watch: watch})
-	go s.Serve(ln)
-	t.Cleanup(s.Stop)
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return centralclient.New(conn)
+	return serve(t, &watchCentral{watch: watch})
 }
 
 // WatchPolicy returns a stream only once HQ has taken it (sent its
