@@ -97,6 +97,11 @@ func (s *Service) WatchPolicy(req *storegatev1.WatchPolicyRequest, stream storeg
 	initial, w := s.Publisher.Watch(storeID, have)
 	defer w.Close()
 	s.logger().InfoContext(ctx, "policy watch", "store", storeID, "catching_up", len(initial))
+	// Headers now, before any document: the gateway counts a stream HQ
+	// took as contact, even when HQ has nothing new for it.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
 
 	send := func(d Document) error {
 		return stream.Send(wire.PublishedDocumentToProto(&gateway.PublishedDocument{Kind: d.Kind, Version: d.Version, Raw: d.Raw}, d.PublishedAt))

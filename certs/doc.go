@@ -32,6 +32,17 @@
 // operators; IssueDev issues one more client certificate from them.
 // load.go turns files into tls.Configs.
 //
+// # Refused handshakes
+//
+// ExplainHandshake (handshake.go) names the certificate problem of a failed
+// handshake, from either side: the alert a peer refused this side's
+// certificate with, or this side's verification of the peer's. Over TLS 1.3
+// a server refuses a client's certificate after the client's side of the
+// handshake is done, so a gRPC client sees only its next write fail;
+// ProbeTLS makes one bare handshake to read the server's alert.
+// ServerCredentials and LogRefused (credentials.go) log every handshake a
+// server refuses, which grpc-go leaves to its own logger.
+//
 // It must never log, print or return a private key's bytes, and never
 // overwrite an existing key or certificate file. The development CAs are for
 // development: a store's production certificates come from the chain's own

@@ -3,9 +3,11 @@ package certs
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"time"
 )
 
 // MinVersion is the lowest TLS version storegate speaks. Every peer is
@@ -41,6 +43,11 @@ func ServerConfig(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
 // the CAs in caFile and, when certFile and keyFile are set, presents that
 // certificate (mutual TLS). serverName, when set, is the name the server's
 // certificate must carry instead of the host of the address dialled.
+//
+// The certificate is presented whichever CAs the server says it takes
+// (crypto/tls would otherwise send none to a server that names other CAs),
+// so that a server that does not take it says why, an unknown authority,
+// in its alert and its log, rather than seeing no certificate at all.
 func ClientConfig(caFile, certFile, keyFile, serverName string) (*tls.Config, error) {
 	if caFile == "" {
 		return nil, errors.New("a client needs the CA file that the server's certificate chains to")
@@ -59,6 +66,7 @@ func ClientConfig(caFile, certFile, keyFile, serverName string) (*tls.Config, er
 			return nil, fmt.Errorf("load %s and %s: %w", certFile, keyFile, err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	}
 	return cfg, nil
 }
@@ -76,4 +84,46 @@ func LoadPool(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", path)
 	}
 	return pool, nil
+}
+
+// ReadCertificates returns the certificates of the PEM file at path, in
+// file order (a chain, or a CA bundle). A file holding none is an error;
+// blocks of other types (a private key beside the certificate) are skipped.
+func ReadCertificates(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: certificate %d: %w", path, len(out)+1, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return out, nil
+}
+
+// EarliestExpiry returns the soonest NotAfter of cs: when the first of them
+// stops being valid.
+func EarliestExpiry(cs []*x509.Certificate) time.Time {
+	var t time.Time
+	for _, c := range cs {
+		if t.IsZero() || c.NotAfter.Before(t) {
+			t = c.NotAfter
+		}
+	}
+	return t
 }

@@ -49,9 +49,10 @@ func (s BreakerState) String() string {
 // opens: for Cooldown, decisions are made offline at once, so that customers
 // do not each wait out the deadline while central is down. Then it lets one
 // call through as a probe, with the normal deadline; the probe's success
-// closes it, its failure opens it for another cool-down. Set the exported
-// fields before first use; the zero value uses the defaults and the system
-// clock. It is safe for concurrent use.
+// closes it, its failure opens it for another cool-down. Central answering
+// another call (Reached) closes it too. Set the exported fields before first
+// use; the zero value uses the defaults and the system clock. It is safe for
+// concurrent use.
 type Breaker struct {
 	// Failures is how many consecutive failures open the breaker; zero
 	// means DefaultBreakerFailures.
@@ -70,6 +71,14 @@ type Breaker struct {
 	probeAt  time.Time
 	opened   uint64
 	closed   uint64
+	// probation is set when Reached closed the breaker: no sale has been
+	// answered yet, so the first that fails opens it again at once.
+	probation bool
+	// relapsed is set when a sale on probation failed: Reached may not
+	// close the breaker again before its cool-down has passed, so that a
+	// central that takes settlements but answers no sale in time costs one
+	// customer a wait per cool-down, as a probe would, and no more.
+	relapsed bool
 }
 
 // BreakerStatus is a snapshot of a Breaker, for status.
@@ -147,18 +156,19 @@ func (b *Breaker) record(gen uint64, ok bool) {
 	switch b.state {
 	case BreakerClosed:
 		if ok {
-			b.failures = 0
+			b.failures, b.probation = 0, false
 			return
 		}
 		b.failures++
-		if b.failures >= limit {
+		if b.failures >= limit || b.probation {
+			b.relapsed, b.probation = b.probation, false
 			b.transition(BreakerOpen, now)
 			b.opened++
 		}
 	case BreakerHalfOpen:
 		if ok {
 			b.transition(BreakerClosed, now)
-			b.failures = 0
+			b.failures, b.relapsed = 0, false
 			b.closed++
 			return
 		}
@@ -166,6 +176,26 @@ func (b *Breaker) record(gen uint64, ok bool) {
 		b.transition(BreakerOpen, now)
 		b.opened++
 	}
+}
+
+// Reached tells the breaker that central answered a call it does not guard
+// (the forwarder's settlements, the policy stream): central is back, so an
+// open or half-open breaker closes now instead of when a sale next probes,
+// and status stops saying offline while central answers. No sale has been
+// answered yet, so the breaker is on probation: the first sale that fails
+// opens it again at once, and Reached does not close it again before the
+// cool-down has passed.
+func (b *Breaker) Reached() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, cooldown := b.limits()
+	now := b.now()
+	if b.state == BreakerClosed || (b.relapsed && now.Sub(b.since) < cooldown) {
+		return
+	}
+	b.transition(BreakerClosed, now)
+	b.failures, b.probation, b.relapsed = 0, true, false
+	b.closed++
 }
 
 // transition moves to state s; b.mu is held.

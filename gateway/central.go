@@ -43,20 +43,31 @@ type Central interface {
 
 // centralHealth remembers how the last calls to central went, for status.
 type centralHealth struct {
+	// called is set once any call has ended: until then reachable and
+	// lastContact say nothing.
+	called      atomic.Bool
 	reachable   atomic.Bool
 	lastContact atomic.Int64 // unix nanoseconds
 }
 
 func (h *centralHealth) record(ok bool, now time.Time) {
-	h.reachable.Store(ok)
 	if ok {
 		h.lastContact.Store(now.UnixNano())
 	}
+	h.reachable.Store(ok)
+	h.called.Store(true)
 }
 
-// NoteCentral records whether a call reached the central service, for status.
-// The forwarder reports its calls here too.
-func (g *Gateway) NoteCentral(ok bool) { g.central.record(ok, g.Now()) }
+// NoteCentral records whether a call that the breaker does not guard
+// reached the central service: the forwarder's and the policy stream's. A
+// call that reached it also closes the breaker (Breaker.Reached), so that
+// status never says offline while central answers.
+func (g *Gateway) NoteCentral(ok bool) {
+	g.central.record(ok, g.Now())
+	if ok {
+		g.Breaker.Reached()
+	}
+}
 
 // decideOnline asks central. When central cannot answer (unreachable, too
 // slow, or held back by the breaker) the decision is made offline
@@ -114,12 +125,12 @@ func (g *Gateway) askCentral(ctx context.Context, d *decision, cred string) (*Ce
 	switch {
 	case err == nil || ErrorCode(err) == EINVALID:
 		done(true)
-		g.NoteCentral(true)
+		g.central.record(true, g.Now())
 	case ctx.Err() != nil:
 		// The caller gave up: that says nothing about central.
 	default:
 		done(false)
-		g.NoteCentral(false)
+		g.central.record(false, g.Now())
 		if cctx.Err() == context.DeadlineExceeded {
 			err = fmt.Errorf("%w: %w", errCentralDeadline, err)
 		}

@@ -213,9 +213,14 @@ func (g *Gateway) lockKey(ctx context.Context, key IdempotencyKey) (func(), erro
 // Status is the gateway's state, for GetStatus and storegatectl status.
 type Status struct {
 	StoreID string
-	// CentralReachable is whether the last call to central, a decision's
-	// or the forwarder's, reached it.
-	CentralReachable   bool
+	// CentralCalled is whether any call to central (a decision's, the
+	// forwarder's, the policy stream's) has ended since start; until one
+	// has, CentralReachable and LastCentralContact say nothing.
+	CentralCalled bool
+	// CentralReachable is whether the last call to central reached it.
+	CentralReachable bool
+	// LastCentralContact is when a call last reached central; zero when
+	// none has since start.
 	LastCentralContact time.Time
 	// Breaker says whether decisions go to central (closed) or are made
 	// offline at once (open, half-open while one call probes).
@@ -245,6 +250,7 @@ func (g *Gateway) Status(ctx context.Context) (*Status, error) {
 	}
 	s := &Status{
 		StoreID:          g.StoreID,
+		CentralCalled:    g.central.called.Load(),
 		CentralReachable: g.central.reachable.Load(),
 		Breaker:          g.Breaker.Status(),
 		OfflineCaps:      g.offlinePolicy().OfflineCaps(),

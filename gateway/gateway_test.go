@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -317,6 +318,25 @@ func TestGateway_Authorize(t *testing.T) {
 		h.central.set(func(c *fakeCentral) { c.down = true })
 		res = h.authorize(t, basket("1", "c2", "12345678901234567891"))
 		wantDecline(t, res, gateway.ReasonOnlineOnlyCode)
+	})
+	t.Run("PaymentCodeWrongLength", func(t *testing.T) {
+		// All digits but not 16 to 20 of them: a misread code, told as
+		// such, rather than as a token without its SGP1: prefix.
+		h := newHarness(t)
+		for i, code := range []string{"123456789012345", "123456789012345678901", "7"} {
+			res := h.authorize(t, basket("1", fmt.Sprint("len-", i), code))
+			wantDecline(t, res, gateway.ReasonInvalidToken)
+			want := fmt.Sprintf("a numeric payment code has 16 to 20 digits; this one has %d", len(code))
+			if !strings.HasSuffix(res.Decision.Message, want) || res.Decision.Mode != gateway.ModeLocal {
+				t.Errorf("%d digits: message %q mode %s, want %q, local", len(code), res.Decision.Message, res.Decision.Mode, want)
+			}
+			if strings.Contains(res.Decision.Message, code) {
+				t.Errorf("the message shows the code: %q", res.Decision.Message)
+			}
+		}
+		if got := h.central.calls.Load(); got != 0 {
+			t.Errorf("central called %d times for malformed codes, want 0", got)
+		}
 	})
 	t.Run("ErrInvalidStoresNothing", func(t *testing.T) {
 		h := newHarness(t)

@@ -273,6 +273,42 @@ func TestGateway_BreakerOpensAndCloses(t *testing.T) {
 	})
 }
 
+// Status tells the three situations apart: no call yet, central reached
+// (the breaker closed, whoever reached it), and central unreachable.
+func TestGateway_StatusCentral(t *testing.T) {
+	ctx := context.Background()
+	h := offlineHarness(t, caps)
+	st, _ := h.gw.Status(ctx)
+	if st.CentralCalled || st.CentralReachable || !st.LastCentralContact.IsZero() || st.Breaker.State != gateway.BreakerClosed {
+		t.Fatalf("before any call: %+v, want not called, not reachable, no contact, breaker closed", st)
+	}
+
+	h.central.set(func(c *fakeCentral) { c.down = true })
+	for i := range gateway.DefaultBreakerFailures {
+		h.authorize(t, offlineSale("1", fmt.Sprint("down-", i), h.mint(t, "acct-a"), 100, "food"))
+	}
+	st, _ = h.gw.Status(ctx)
+	if !st.CentralCalled || st.CentralReachable || !st.LastCentralContact.IsZero() || st.Breaker.State != gateway.BreakerOpen {
+		t.Fatalf("central down: %+v, want called, unreachable, no contact, breaker open", st)
+	}
+
+	// HQ is back and the forwarder's batch got through: before any sale
+	// probes, status says online, reachable, with the contact's time.
+	h.central.set(func(c *fakeCentral) { c.down = false })
+	h.gw.NoteCentral(true)
+	st, _ = h.gw.Status(ctx)
+	if !st.CentralReachable || !st.LastCentralContact.Equal(h.now) || st.Breaker.State != gateway.BreakerClosed {
+		t.Fatalf("after the forwarder reached HQ: %+v, want reachable, contact now, breaker closed", st)
+	}
+	if got := h.central.calls.Load(); got != int64(gateway.DefaultBreakerFailures) {
+		t.Errorf("central Authorize calls = %d, want %d: no sale probed", got, gateway.DefaultBreakerFailures)
+	}
+	res := h.authorize(t, offlineSale("1", "back", h.mint(t, "acct-a"), 100, "food"))
+	if res.Decision.Mode != gateway.ModeOnline {
+		t.Errorf("next sale: %+v, want decided online", res.Decision)
+	}
+}
+
 func TestBreaker(t *testing.T) {
 	newBreaker := func() (*gateway.Breaker, *time.Time) {
 		now := time.Unix(1794000000, 0)
@@ -359,6 +395,51 @@ func TestBreaker(t *testing.T) {
 		*now = now.Add(time.Second)
 		allow(t, b)(true)
 		wantState(t, b, gateway.BreakerClosed)
+	})
+	t.Run("ReachedClosesOnProbation", func(t *testing.T) {
+		// Another call reaching central (the forwarder's, the policy
+		// stream's) closes an open breaker at once; the first sale that
+		// fails opens it again, and Reached cannot close it again before
+		// the cool-down: a central that takes settlements but answers no
+		// sale costs one customer's wait per cool-down.
+		b, now := newBreaker()
+		for range 3 {
+			allow(t, b)(false)
+		}
+		wantState(t, b, gateway.BreakerOpen)
+		b.Reached()
+		wantState(t, b, gateway.BreakerClosed)
+		if st := b.Status(); st.Closed != 1 || !st.Since.Equal(*now) {
+			t.Errorf("status = %+v, want closed once, since now", st)
+		}
+		allow(t, b)(false)
+		wantState(t, b, gateway.BreakerOpen)
+		*now = now.Add(4 * time.Second)
+		b.Reached()
+		wantState(t, b, gateway.BreakerOpen)
+		*now = now.Add(time.Second)
+		b.Reached()
+		wantState(t, b, gateway.BreakerClosed)
+		allow(t, b)(true)
+		allow(t, b)(false)
+		wantState(t, b, gateway.BreakerClosed) // off probation: three failures again
+	})
+	t.Run("ReachedWhileProbing", func(t *testing.T) {
+		b, now := newBreaker()
+		for range 3 {
+			allow(t, b)(false)
+		}
+		*now = now.Add(5 * time.Second)
+		probe := allow(t, b)
+		wantState(t, b, gateway.BreakerHalfOpen)
+		b.Reached()
+		wantState(t, b, gateway.BreakerClosed)
+		probe(false) // from before the change: ignored
+		wantState(t, b, gateway.BreakerClosed)
+		b.Reached() // closed: nothing to do
+		if st := b.Status(); st.Closed != 1 {
+			t.Errorf("closed %d times, want 1", st.Closed)
+		}
 	})
 	t.Run("Defaults", func(t *testing.T) {
 		var b gateway.Breaker

@@ -22,7 +22,8 @@ type PublishedDocument struct {
 	Raw     []byte
 }
 
-// PolicyStream is an open stream of HQ's documents.
+// PolicyStream is an open stream of HQ's documents: HQ has taken it, so
+// the watcher counts it as contact with central.
 type PolicyStream interface {
 	// Recv returns the next document. An error ends the stream; io.EOF is
 	// HQ closing it.
@@ -33,8 +34,9 @@ type PolicyStream interface {
 // (CentralService.WatchPolicy).
 type PolicySource interface {
 	// WatchPolicy opens a stream that first sends the documents newer than
-	// have, then each new one HQ publishes for storeID, until ctx ends. An
-	// error means no stream was opened.
+	// have, then each new one HQ publishes for storeID, until ctx ends. It
+	// returns once HQ has taken the stream; an error means it did not (HQ
+	// unreachable, or refusing it).
 	WatchPolicy(ctx context.Context, storeID string, have DocumentVersions) (PolicyStream, error)
 }
 
@@ -125,8 +127,13 @@ func (w *PolicyWatcher) watch(ctx context.Context) (int, error) {
 	have := g.DocumentVersions()
 	stream, err := w.Source.WatchPolicy(sctx, g.StoreID, have)
 	if err != nil {
+		if ctx.Err() == nil {
+			g.NoteCentral(false)
+		}
 		return 0, err
 	}
+	// HQ took the stream: central is reachable, for status and the breaker.
+	g.NoteCentral(true)
 	w.Logger.Info("policy stream open", "keyset", have.Keyset, "policy", have.Policy, "store_policy", have.StorePolicy, "freeze", have.Freeze)
 	n := 0
 	for {
@@ -134,6 +141,7 @@ func (w *PolicyWatcher) watch(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
+		g.NoteCentral(true)
 		n++
 		version, changed, err := g.ApplyDocument(sctx, doc.Kind, doc.Raw)
 		switch code := ErrorCode(err); {

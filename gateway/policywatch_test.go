@@ -103,6 +103,60 @@ func (a applied) wait(tb testing.TB, want string) {
 	}
 }
 
+// The policy stream counts as contact with HQ: a stream HQ would not open
+// marks central unreachable, one it took marks it reachable and closes an
+// open breaker before any sale probes.
+func TestPolicyWatcher_Contact(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	src := newScriptedSource()
+	src.fail = 1
+	w := &gateway.PolicyWatcher{Gateway: h.gw, Source: src, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(wctx) }()
+	defer func() { cancel(); <-done }()
+
+	status := func(what string, ok func(*gateway.Status) bool) *gateway.Status {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, err := h.gw.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok(st) {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waited 10s for %s: %+v", what, st)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	st := status("the failed connect", func(st *gateway.Status) bool { return st.CentralCalled })
+	if st.CentralReachable || !st.LastCentralContact.IsZero() {
+		t.Fatalf("after a failed connect: %+v, want unreachable, no contact", st)
+	}
+
+	h.central.set(func(c *fakeCentral) { c.down = true })
+	for i := range gateway.DefaultBreakerFailures {
+		h.authorize(t, cart("1", fmt.Sprint("down-", i), h.mint(t, "acct-1"), onigiri(1)))
+	}
+	if st, _ := h.gw.Status(ctx); st.Breaker.State != gateway.BreakerOpen {
+		t.Fatalf("breaker %s after %d failed sales, want open", st.Breaker.State, gateway.DefaultBreakerFailures)
+	}
+	calls := h.central.calls.Load()
+	src.open()
+	status("the stream HQ took", func(st *gateway.Status) bool {
+		return st.CentralReachable && !st.LastCentralContact.IsZero() && st.Breaker.State == gateway.BreakerClosed
+	})
+	if got := h.central.calls.Load(); got != calls {
+		t.Errorf("central Authorize calls %d, want %d: no sale probed", got, calls)
+	}
+}
+
 func TestPolicyWatcher(t *testing.T) {
 	h := newHarness(t)
 	// Everything the watcher starts must be gone once Run returns; the

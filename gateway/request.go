@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"math/bits"
 	"regexp"
 	"strings"
@@ -28,8 +29,25 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,64}$`)
 // settlement id: 1 to 64 characters of [A-Za-z0-9._:-].
 func ValidID(s string) bool { return idPattern.MatchString(s) }
 
+// The lengths of a numeric payment code: the 16 to 20 digits that payment
+// apps show as a 1D barcode.
+const (
+	MinPaymentCodeDigits = 16
+	MaxPaymentCodeDigits = 20
+)
+
 // codePattern is the 16–20 digit numeric payment code.
-var codePattern = regexp.MustCompile(`^[0-9]{16,20}$`)
+var codePattern = regexp.MustCompile(fmt.Sprintf(`^[0-9]{%d,%d}$`, MinPaymentCodeDigits, MaxPaymentCodeDigits))
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // IsPaymentCode reports whether s is a numeric payment code: an online-only
 // reference the central service resolves.

@@ -251,6 +251,12 @@ func (v TokenVerifier) Verify(text string, keys *Keyring, now time.Time) (*Token
 	if len(text) > MaxTokenText {
 		return nil, tokenErr(ReasonInvalidToken, "token is %d characters, at most %d accepted", len(text), MaxTokenText)
 	}
+	if allDigits(text) {
+		// Digits only: a payment code of the wrong length (a misread or
+		// mistyped barcode), not a token with its prefix missing.
+		return nil, tokenErr(ReasonInvalidToken, "a numeric payment code has %d to %d digits; this one has %d",
+			MinPaymentCodeDigits, MaxPaymentCodeDigits, len(text))
+	}
 	body, ok := strings.CutPrefix(text, TokenPrefix)
 	if !ok {
 		return nil, tokenErr(ReasonInvalidToken, "token does not start with %q", TokenPrefix)

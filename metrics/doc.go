@@ -3,7 +3,9 @@
 // be written, and gauges read from the gateway's status at each scrape
 // (outbox depth and oldest age, offline exposure and its cap, disputed
 // settlements, keyset version, policy and freeze-list versions and policy
-// age, central reachability, audit records) and each lane scanner's state.
+// age, central reachability, audit records), each lane scanner's state, and
+// when each certificate file storegated read at start expires (certs.go, by
+// role and path: never a certificate's subject).
 //
 // It is an adapter: it implements wire.Observer, which storegated's gRPC
 // server calls, and reads gateway.Status; the domain never imports it, and

@@ -69,6 +69,13 @@ func exported(t *testing.T) exportedSeries {
 		m.ObserveAuthorize(wire.NewAuthorizeObservation(nil, status.Error(c, "test"), time.Millisecond))
 	}
 	m.ObservePanic("/storegate.v1.PaymentService/Authorize")
+	var files []metrics.CertificateFile
+	for _, role := range []string{metrics.RoleListener, metrics.RoleListenerClientCA, metrics.RoleCentralClient, metrics.RoleCentralCA} {
+		files = append(files, metrics.CertificateFile{Role: role, File: "/etc/storegate/tls/" + role + ".crt", NotAfter: time.Now().Add(90 * 24 * time.Hour)})
+	}
+	if err := m.RegisterCertificates(files); err != nil {
+		t.Fatal(err)
+	}
 	m.SetStoreWritable(true)
 
 	families, err := m.Registry().Gather()

@@ -273,7 +273,7 @@ offline:
 metrics:
   # Off: the default loopback port may be held by another gateway on this
   # machine (a test running beside this one).
-  listen: ""
+  listen: off
 forward:
   batch: 50
   batch_wait: 20ms

@@ -55,6 +55,8 @@ type demo struct {
 	dir   string
 	step  int
 	procs []*proc
+	// minted holds the token files the printed commands wrote.
+	minted map[string]bool
 }
 
 // hqStorage is where HQ keeps its books, as storegate-hq's flags: its
@@ -104,6 +106,9 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 		}
 	}()
 	fmt.Fprintf(d.out, "storegate demo: everything lives in %s and listens on 127.0.0.1 only.\n", d.dir)
+	fmt.Fprintf(d.out, "Every command is printed as it was run: in a shell, the lines after $ do the same.\n")
+	fmt.Fprintf(d.out, "$ export PATH=%s:\"$PATH\"\n", shellJoin([]string{d.bin}))
+	os.Setenv("PATH", d.bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 
 	keys := d.path("keys")
 	d.heading("HQ makes its keys: a root key, a token-signing key, and a keyset signed by the root")
@@ -163,8 +168,12 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	}
 	export("STOREGATE_ADDR", gw, "STOREGATE_TLS_CA", tls("server-ca.crt"), "STOREGATE_ADMIN_SOCKET", filepath.Join(d.path("store"), "admin.sock"))
 
-	d.heading("A client without a certificate is refused")
-	if _, err := d.ctl(ctx, 1, "status"); err != nil {
+	d.heading("A client without a certificate is refused, and told why")
+	out, err := d.ctl(ctx, 1, "status")
+	if err != nil {
+		return err
+	}
+	if err := expect(out, "the gateway requires a client certificate and none was presented"); err != nil {
 		return err
 	}
 	fmt.Fprintf(d.out, "\nstoregatectl plays lane 1's POS from here on, with its certificate (spiffe://dev.storegate.invalid/store/store-0001/lane/1):\n")
@@ -172,12 +181,9 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	lane2 := []string{"--tls-cert", tls("pos-store-0001-lane-2.crt"), "--tls-key", tls("pos-store-0001-lane-2.key")}
 
 	d.heading("The customer's phone shows a token the central service signed for it a moment ago")
-	tokenFile := d.path("token.txt")
-	tok, err := d.ctlQuiet(ctx, "token", "mint", "--key", filepath.Join(keys, "token.key"), "--account", "acct-0001", "--device", "phone-7f3a", "--qr")
+	tokenFile := d.path("token-1.txt")
+	tok, err := d.mint(ctx, tokenFile, "token", "mint", "--key", filepath.Join(keys, "token.key"), "--account", "acct-0001", "--device", "phone-7f3a", "--qr")
 	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(tokenFile, []byte(tok), 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(d.out, "(the token text is %d characters; it is in %s, and the gateway will only ever log its fingerprint)\n", len(strings.TrimSpace(tok)), tokenFile)
@@ -202,7 +208,7 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 
 	basket := []string{"--line", "4901234567894:food:2:300", "--line", "4909876543210:drink:1:600"}
 	d.heading("Lane 1's POS authorizes a 1200 JPY basket with the scan id")
-	out, err := d.ctl(ctx, 0, append([]string{"authorize", "--lane", "1", "--txn", "pos-1001", "--scan-id", scanID}, basket...)...)
+	out, err = d.ctl(ctx, 0, append([]string{"authorize", "--lane", "1", "--txn", "pos-1001", "--scan-id", scanID}, basket...)...)
 	if err != nil {
 		return err
 	}
@@ -217,6 +223,9 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 		return err
 	}
 	if err := expect(out, "DECLINED replayed"); err != nil {
+		return err
+	}
+	if err := expect(out, "mode           LOCAL: the store's own checks declined it"); err != nil {
 		return err
 	}
 
@@ -277,7 +286,7 @@ func (d *demo) run(ctx context.Context, keep bool) (err error) {
 	}
 
 	d.heading("Prometheus scrapes the gateway's metrics: decisions by outcome, reason and mode")
-	fmt.Fprintf(d.out, "$ curl -s http://%s/metrics | grep -E '^storegate_(decisions_total|outbox_depth|central_reachable)'\n", strings.TrimSpace(string(metricsAddr)))
+	fmt.Fprintf(d.out, "(the demo reads the page itself; by hand: curl -s http://%s/metrics | grep -E '^storegate_(decisions_total|outbox_depth|central_reachable)')\n", strings.TrimSpace(string(metricsAddr)))
 	text, err := scrape(ctx, strings.TrimSpace(string(metricsAddr)))
 	if err != nil {
 		return err
@@ -376,10 +385,10 @@ func (d *demo) policySteps(ctx context.Context, keys, hqAdmin string) error {
 	hqFlags := []string{"--hq", hqAdmin, "--root-key", filepath.Join(keys, "root.key")}
 	d.heading("HQ caps high-resale goods: it signs a policy with its root key and publishes it to every store")
 	policyFile := d.path("policy.yaml")
+	fmt.Fprintf(d.out, "(a short policy; systemd/policy.example.yaml documents the format)\n$ cat > %s <<'EOF'\n%sEOF\n", shellJoin([]string{policyFile}), demoPolicy)
 	if err := os.WriteFile(policyFile, []byte(demoPolicy), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(d.out, "(%s is a short policy; systemd/policy.example.yaml documents the format)\n", policyFile)
 	out, err := d.ctl(ctx, 0, append(append([]string{"policy", "publish"}, hqFlags...), policyFile)...)
 	if err != nil {
 		return err
@@ -399,12 +408,8 @@ func (d *demo) policySteps(ctx context.Context, keys, hqAdmin string) error {
 	}
 
 	d.heading("A thief with the taken-over account tries 40000 JPY of gift cards: declined at the store, central never asked")
-	tok, err := d.ctlQuiet(ctx, "token", "mint", "--key", filepath.Join(keys, "token.key"), "--account", "acct-0001", "--device", "phone-7f3a")
-	if err != nil {
-		return err
-	}
 	thiefFile := d.path("token-2.txt")
-	if err := os.WriteFile(thiefFile, []byte(tok), 0o600); err != nil {
+	if _, err := d.mint(ctx, thiefFile, "token", "mint", "--key", filepath.Join(keys, "token.key"), "--account", "acct-0001", "--device", "phone-7f3a"); err != nil {
 		return err
 	}
 	out, err = d.ctl(ctx, 3, "authorize", "--lane", "1", "--txn", "pos-1002", "--token-file", thiefFile, "--line", "9784000000001:giftcard:1:40000")
@@ -426,14 +431,13 @@ func (d *demo) policySteps(ctx context.Context, keys, hqAdmin string) error {
 	if err := d.waitStatus(ctx, "the store to hold freeze list version 1", "freezeVersion"); err != nil {
 		return err
 	}
-	tok, err = d.ctlQuiet(ctx, "token", "mint", "--key", filepath.Join(keys, "token.key"), "--account", "acct-0001", "--device", "phone-7f3a")
-	if err != nil {
+	// A new token in a new file: the printed commands, copied, never pay
+	// with a spent one.
+	nextFile := d.path("token-3.txt")
+	if _, err := d.mint(ctx, nextFile, "token", "mint", "--key", filepath.Join(keys, "token.key"), "--account", "acct-0001", "--device", "phone-7f3a"); err != nil {
 		return err
 	}
-	if err := os.WriteFile(thiefFile, []byte(tok), 0o600); err != nil {
-		return err
-	}
-	out, err = d.ctl(ctx, 3, "authorize", "--lane", "1", "--txn", "pos-1003", "--token-file", thiefFile, "--line", "4901234567894:food:1:300")
+	out, err = d.ctl(ctx, 3, "authorize", "--lane", "1", "--txn", "pos-1003", "--token-file", nextFile, "--line", "4901234567894:food:1:300")
 	if err != nil {
 		return err
 	}
@@ -474,6 +478,9 @@ func (d *demo) ctl(ctx context.Context, wantExit int, args ...string) (string, e
 // it when it is meant to fail (wantExit 1); an exit status other than
 // wantExit is an error.
 func (d *demo) exec(ctx context.Context, wantExit int, name string, args ...string) (string, error) {
+	if err := d.checkTokenFile(args); err != nil {
+		return "", err
+	}
 	fmt.Fprintf(d.out, "$ %s %s\n", name, shellJoin(args))
 	cmd := exec.CommandContext(ctx, filepath.Join(d.bin, name), args...)
 	var buf bytes.Buffer
@@ -496,17 +503,43 @@ func (d *demo) exec(ctx context.Context, wantExit int, name string, args ...stri
 	return buf.String(), nil
 }
 
-// ctlQuiet is ctl for a command whose standard output is a secret: the
-// output is returned, not shown.
-func (d *demo) ctlQuiet(ctx context.Context, args ...string) (string, error) {
-	fmt.Fprintf(d.out, "$ storegatectl %s > token.txt\n", strings.Join(args, " "))
+// mint runs a storegatectl command whose standard output is a secret (a
+// token) into the file path, as the printed command's redirection says, and
+// returns the output, which it does not show. Each token goes to a file of
+// its own, which a later command must name (see exec): copied in order, the
+// printed commands pay with the token they just minted, never a spent one.
+func (d *demo) mint(ctx context.Context, path string, args ...string) (string, error) {
+	fmt.Fprintf(d.out, "$ storegatectl %s > %s\n", shellJoin(args), shellJoin([]string{path}))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
 	cmd := exec.CommandContext(ctx, filepath.Join(d.bin, "storegatectl"), args...)
-	cmd.Stderr = d.out
-	b, err := cmd.Output()
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(f, &buf), d.out
+	err = cmd.Run()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return "", fmt.Errorf("storegatectl %s: %w", args[0], err)
 	}
-	return string(b), nil
+	if d.minted == nil {
+		d.minted = map[string]bool{}
+	}
+	d.minted[path] = true
+	return buf.String(), nil
+}
+
+// checkTokenFile fails a command that names a token file no printed
+// command wrote.
+func (d *demo) checkTokenFile(args []string) error {
+	for i, a := range args {
+		if (a == "--token-file" || a == "--file") && i+1 < len(args) && filepath.Ext(args[i+1]) == ".txt" && !d.minted[args[i+1]] {
+			return fmt.Errorf("%s names %s, which no printed command wrote", strings.Join(args[:min(2, len(args))], " "), args[i+1])
+		}
+	}
+	return nil
 }
 
 // start launches a daemon and waits for the address file it writes once it
@@ -514,8 +547,8 @@ func (d *demo) ctlQuiet(ctx context.Context, args ...string) (string, error) {
 func (d *demo) start(ctx context.Context, name, addrFile string, args ...string) (string, error) {
 	addrPath := d.path(addrFile)
 	args = append(args, "--addr-file", addrPath)
-	fmt.Fprintf(d.out, "$ %s %s &\n", name, strings.Join(args, " "))
 	logPath := d.path(name + ".log")
+	fmt.Fprintf(d.out, "$ %s %s > %s 2>&1 &\n", name, shellJoin(args), shellJoin([]string{logPath}))
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return "", err
@@ -533,7 +566,7 @@ func (d *demo) start(ctx context.Context, name, addrFile string, args ...string)
 	for {
 		if b, err := os.ReadFile(addrPath); err == nil && len(b) > 0 {
 			addr := strings.TrimSpace(string(b))
-			fmt.Fprintf(d.out, "  %s is serving on %s (log: %s)\n", name, addr, logPath)
+			fmt.Fprintf(d.out, "  %s is serving on %s (pid %d)\n", name, addr, cmd.Process.Pid)
 			return addr, nil
 		}
 		select {
@@ -555,7 +588,7 @@ func (d *demo) stop(name string) error {
 		if p.name != name {
 			continue
 		}
-		fmt.Fprintf(d.out, "$ kill -TERM %s\n", name)
+		fmt.Fprintf(d.out, "$ kill -TERM %d\n", p.cmd.Process.Pid)
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			return err
 		}
@@ -565,7 +598,7 @@ func (d *demo) stop(name string) error {
 			if err != nil {
 				return fmt.Errorf("%s did not exit cleanly: %v; its log:\n%s", name, err, tail(p.log))
 			}
-			fmt.Fprintf(d.out, "  %s stopped cleanly\n", name)
+			fmt.Fprintf(d.out, "  %s (pid %d) stopped cleanly\n", name, p.cmd.Process.Pid)
 			return nil
 		case <-time.After(15 * time.Second):
 			return fmt.Errorf("%s did not stop within 15s", name)
@@ -684,16 +717,26 @@ func (d *demo) waitDrained(ctx context.Context) error {
 }
 
 // shellJoin quotes the arguments that need it, so a printed command can be
-// pasted into a shell.
+// pasted into a POSIX shell and runs with the same arguments: anything but
+// letters, digits and @%+=:,./_- goes in single quotes.
 func shellJoin(args []string) string {
 	out := make([]string, len(args))
 	for i, a := range args {
-		if strings.ContainsAny(a, " \t\"'$") {
+		if a == "" || strings.IndexFunc(a, unsafeInShell) >= 0 {
 			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 		}
 		out[i] = a
 	}
 	return strings.Join(out, " ")
+}
+
+// unsafeInShell reports whether r needs quoting in a shell word.
+func unsafeInShell(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return false
+	}
+	return !strings.ContainsRune("@%+=:,./_-", r)
 }
 
 func expect(out, want string) error {

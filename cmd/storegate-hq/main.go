@@ -215,7 +215,7 @@ func (m *Main) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("tls: %w", err)
 		}
-		creds = credentials.NewTLS(cfg)
+		creds = certs.ServerCredentials(cfg, certs.LogRefused(m.logger.With("part", "tls")))
 	}
 	storage, where, err := newStorage(m.DB, m.DataDir, m.Migrate)
 	if err != nil {

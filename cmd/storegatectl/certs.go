@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"storegate/certs"
 )
@@ -112,4 +117,108 @@ func runCertsDev(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// defaultCertDays is how soon an expiry makes storegatectl certs fail: the
+// threshold of the StoregateCertificateExpiring warning.
+const defaultCertDays = 14
+
+func runCerts(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "certs", "[--dir DIR] [--days N] [FILE...]",
+		"Lists the certificates in the files given, or in every *.crt and *.pem of --dir: each one's\n"+
+			"subject (its SPIFFE ID, or its name and hosts), issuer, expiry and the days left. Exits 1\n"+
+			"when any expires within --days days, or has expired.")
+	dir := fs.String("dir", "", "a folder of certificates (every *.crt and *.pem in it)")
+	days := fs.Int("days", defaultCertDays, "fail when a certificate expires within this many days")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	files := fs.Args()
+	if *dir != "" {
+		for _, pattern := range []string{"*.crt", "*.pem"} {
+			m, err := filepath.Glob(filepath.Join(*dir, pattern))
+			if err != nil {
+				return err
+			}
+			files = append(files, m...)
+		}
+		sort.Strings(files)
+	}
+	if len(files) == 0 {
+		return usagef("give certificate files, or --dir")
+	}
+	if *days < 0 {
+		return usagef("--days must not be negative")
+	}
+	now := time.Now()
+	deadline := now.Add(time.Duration(*days) * 24 * time.Hour)
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FILE\tSUBJECT\tISSUER\tEXPIRES\tDAYS LEFT")
+	soon, failed := 0, 0
+	for _, f := range files {
+		cs, err := certs.ReadCertificates(f)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "storegatectl certs: %v\n", err)
+			failed++
+			continue
+		}
+		for _, c := range cs {
+			left := daysLeft(c.NotAfter, now)
+			if c.NotAfter.Before(deadline) {
+				soon++
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f, subjectOf(c), nameOf(c.Issuer), c.NotAfter.UTC().Format("2006-01-02 15:04 MST"), left)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	switch {
+	case failed > 0:
+		return fmt.Errorf("%d of %d files could not be read", failed, len(files))
+	case soon > 0:
+		return fmt.Errorf("%d certificate(s) expire within %d days, or have expired: renew them", soon, *days)
+	}
+	return nil
+}
+
+// daysLeft says how long until t, in whole days.
+func daysLeft(t, now time.Time) string {
+	d := int(t.Sub(now).Hours() / 24)
+	if !t.After(now) {
+		return fmt.Sprintf("expired %d days ago", int(now.Sub(t).Hours()/24))
+	}
+	return fmt.Sprint(d)
+}
+
+// subjectOf names what a certificate is for: its SPIFFE IDs (URI SANs), or
+// its common name and the hosts it serves.
+func subjectOf(c *x509.Certificate) string {
+	if len(c.URIs) > 0 {
+		uris := make([]string, len(c.URIs))
+		for i, u := range c.URIs {
+			uris[i] = u.String()
+		}
+		return strings.Join(uris, ", ")
+	}
+	s := nameOf(c.Subject)
+	hosts := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		hosts = append(hosts, ip.String())
+	}
+	if len(hosts) > 0 {
+		s += " (" + strings.Join(hosts, ", ") + ")"
+	}
+	if c.IsCA {
+		s += " [CA]"
+	}
+	return s
+}
+
+// nameOf is a name's common name, or the whole name when it has none.
+func nameOf(n pkix.Name) string {
+	if n.CommonName != "" {
+		return n.CommonName
+	}
+	return n.String()
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"storegate/certs"
 )
@@ -84,4 +85,61 @@ func parseIdentity(t *testing.T, pemBytes []byte) certs.Identity {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// storegatectl certs lists each certificate with its subject, issuer and
+// expiry, and fails when one expires within --days days or has expired.
+func TestCtl_Certs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tls")
+	if _, errOut, code := runCtl(t, "", "certs", "dev", "--dir", dir); code != exitOK {
+		t.Fatalf("certs dev: exit %d: %s", code, errOut)
+	}
+	out, errOut, code := runCtl(t, "", "certs", "--dir", dir)
+	if code != exitOK {
+		t.Fatalf("certs --dir on a fresh set: exit %d: %s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"pos-store-0001-lane-1.crt", "spiffe://dev.storegate.invalid/store/store-0001/lane/1", "storegate dev pos CA",
+		"server.crt", "storegate dev server (localhost, 127.0.0.1, ::1)", "storegate dev server CA [CA]",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("certs --dir lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, ".key") {
+		t.Errorf("certs --dir lists key files:\n%s", out)
+	}
+
+	// A lane certificate that expires in 5 days and one that expired.
+	soonCert, _, err := certs.IssueDev(dir, certs.POS(certs.DevChain, certs.DefaultDevStore, "8"),
+		certs.DevOptions{Now: time.Now().Add(-certs.DevLeafValidity + 5*24*time.Hour + time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldCert, _, err := certs.IssueDev(dir, certs.POS(certs.DevChain, certs.DefaultDevStore, "9"),
+		certs.DevOptions{Now: time.Now().Add(-certs.DevLeafValidity - 30*24*time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = runCtl(t, "", "certs", "--dir", dir)
+	if code != exitError || !strings.Contains(errOut, "2 certificate(s) expire within 14 days, or have expired") {
+		t.Fatalf("with one expiring and one expired: exit %d, %q; want %d naming 2", code, errOut, exitError)
+	}
+	for _, want := range []string{"spiffe://dev.storegate.invalid/store/store-0001/lane/8", "  5\n", "expired 30 days ago"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("certs lacks %q:\n%s", want, out)
+		}
+	}
+	if _, _, code := runCtl(t, "", "certs", "--days", "4", soonCert); code != exitOK {
+		t.Errorf("5 days left with --days 4: exit %d, want %d", code, exitOK)
+	}
+	if _, _, code := runCtl(t, "", "certs", "--days", "0", oldCert); code != exitError {
+		t.Errorf("an expired certificate with --days 0: exit %d, want %d", code, exitError)
+	}
+	if _, _, code := runCtl(t, "", "certs"); code != exitUsage {
+		t.Errorf("certs with nothing to read: exit %d, want %d", code, exitUsage)
+	}
+	if _, errOut, code := runCtl(t, "", "certs", filepath.Join(dir, "pos-ca.key")); code != exitError || !strings.Contains(errOut, "no PEM certificate") {
+		t.Errorf("a key file: exit %d, %q; want %d", code, errOut, exitError)
+	}
 }

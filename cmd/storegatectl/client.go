@@ -8,11 +8,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"storegate/certs"
 )
@@ -74,6 +77,60 @@ func dial(t *target) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("dial %s: %w", t.addr, err)
 	}
 	return conn, nil
+}
+
+// callError turns a failed call to the gateway at t into a message for a
+// person. When the call could not get through and TLS is on, it asks the
+// gateway once more, with a TLS handshake alone (certs.ProbeTLS), what is
+// wrong: over TLS 1.3 the gateway refuses a client's certificate only after
+// the client's side of the handshake is done, so gRPC reports a refused
+// certificate as whatever its next write met ("broken pipe") rather than
+// the gateway's alert. The message then names the certificate problem and
+// the flag that fixes it.
+func (t *target) callError(ctx context.Context, err error) error {
+	if status.Code(err) != codes.Unavailable {
+		return rpcError(err)
+	}
+	if t.caFile == "" {
+		if strings.Contains(err.Error(), "server preface") {
+			return fmt.Errorf("%w (if the gateway serves TLS, give --tls-ca or set STOREGATE_TLS_CA)", rpcError(err))
+		}
+		return rpcError(err)
+	}
+	cfg, cerr := certs.ClientConfig(t.caFile, t.certFile, t.keyFile, t.serverName)
+	if cerr != nil {
+		return rpcError(err)
+	}
+	var he *certs.HandshakeError
+	if !errors.As(certs.ProbeTLS(context.WithoutCancel(ctx), t.addr, cfg), &he) {
+		return rpcError(err)
+	}
+	msg := "TLS handshake with the gateway refused: " + he.Sentence("gateway")
+	if hint := tlsHint(he); hint != "" {
+		msg += "; " + hint
+	}
+	return fmt.Errorf("%s (gRPC: %v)", msg, rpcError(err))
+}
+
+// tlsHint says which flag fixes a certificate problem.
+func tlsHint(he *certs.HandshakeError) string {
+	switch {
+	case !he.Peer && he.Problem == certs.ProblemNoCertificate:
+		return "give a POS or supervisor certificate of this store: --tls-cert and --tls-key (or STOREGATE_TLS_CERT and STOREGATE_TLS_KEY)"
+	case !he.Peer && he.Problem == certs.ProblemUnknownAuthority:
+		return "--tls-cert must come from the CA in the gateway's tls.client_ca_file (" + certs.CAPOS.CertFile() + " of a development set)"
+	case !he.Peer && he.Problem == certs.ProblemExpired:
+		return "renew --tls-cert (storegatectl certs shows when each certificate expires)"
+	case !he.Peer:
+		return "--tls-cert must be a client certificate from the gateway's POS CA"
+	case he.Problem == certs.ProblemUnknownAuthority:
+		return "--tls-ca (STOREGATE_TLS_CA) must hold the CA that signed the gateway's certificate (" + certs.CAServer.CertFile() + " of a development set)"
+	case he.Problem == certs.ProblemWrongName:
+		return "dial a name the certificate is for, or name one with --tls-server-name"
+	case he.Problem == certs.ProblemExpired:
+		return "the gateway's tls.cert_file needs renewing"
+	}
+	return ""
 }
 
 // callTimeout bounds a command's calls to a gateway when it takes no

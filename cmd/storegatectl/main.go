@@ -50,6 +50,7 @@ func commands() []command {
 	return []command{
 		{"keys init", "make HQ's root and token-signing keys and a signed keyset (development and tests)", runKeysInit},
 		{"certs dev", "make a development CA and mutual-TLS certificates for storegated, storegate-hq and POS clients", runCertsDev},
+		{"certs", "list certificates with their subject, issuer and expiry; exit 1 if any expires soon", runCerts},
 		{"token mint", "sign a payment token as the central service would for a customer's phone", runTokenMint},
 		{"authorize", "ask the gateway to authorize a basket, as a POS would", runAuthorize},
 		{"reverse", "reverse an approved sale", runReverse},
@@ -112,15 +113,18 @@ func run(ctx context.Context, e *env, args []string) int {
 	}
 }
 
-// lookup finds the longest command name that args start with.
+// lookup finds the longest command name that args start with: "certs dev"
+// before "certs".
 func lookup(args []string) (command, []string, bool) {
+	var best command
+	n := 0
 	for _, c := range commands() {
 		words := strings.Fields(c.name)
-		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
-			return c, args[len(words):], true
+		if len(words) > n && len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			best, n = c, len(words)
 		}
 	}
-	return command{}, nil, false
+	return best, args[min(n, len(args)):], n > 0
 }
 
 func usage(w io.Writer) {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	storegatev1 "storegate/proto/storegate/v1"
 )
@@ -91,7 +92,7 @@ func runAuthorize(ctx context.Context, e *env, args []string) error {
 	defer done()
 	res, err := storegatev1.NewPaymentServiceClient(conn).Authorize(ctx, req)
 	if err != nil {
-		return rpcError(err)
+		return addr.callError(ctx, err)
 	}
 	if *asJSON {
 		if err := printJSON(e.stdout, res); err != nil {
@@ -106,24 +107,32 @@ func runAuthorize(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
+// modeMeaning says in words who decided, for printDecision.
+var modeMeaning = map[storegatev1.DecisionMode]string{
+	storegatev1.DecisionMode_DECISION_MODE_ONLINE:  "the central service decided",
+	storegatev1.DecisionMode_DECISION_MODE_OFFLINE: "the store decided alone, within its offline caps: central did not answer",
+	storegatev1.DecisionMode_DECISION_MODE_LOCAL:   "the store's own checks declined it (token, freeze list, policy)",
+}
+
 func printDecision(w io.Writer, res *storegatev1.AuthorizeResponse) {
 	d := res.GetDecision()
 	mode := strings.TrimPrefix(d.GetMode().String(), "DECISION_MODE_")
-	if d.GetMode() == storegatev1.DecisionMode_DECISION_MODE_UNSPECIFIED {
-		mode = "LOCAL"
+	if m, ok := modeMeaning[d.GetMode()]; ok {
+		mode += ": " + m
 	}
 	again := ""
 	if res.GetReplayed() {
 		again = " (stored answer to an earlier identical request)"
 	}
 	if d.GetOutcome() == storegatev1.Outcome_OUTCOME_APPROVED {
-		fmt.Fprintf(w, "APPROVED %s %d %s%s\n", mode, d.GetAmount(), d.GetCurrency(), again)
+		fmt.Fprintf(w, "APPROVED %s %d %s%s\n", strings.TrimPrefix(d.GetMode().String(), "DECISION_MODE_"), d.GetAmount(), d.GetCurrency(), again)
 		fmt.Fprintf(w, "  settlement     %s\n  authorization  %s\n", d.GetSettlementId(), d.GetAuthorizationId())
 	} else {
 		reason := strings.ToLower(strings.TrimPrefix(d.GetReason().String(), "DECLINE_REASON_"))
 		fmt.Fprintf(w, "DECLINED %s: %s%s\n", reason, d.GetMessage(), again)
 		fmt.Fprintf(w, "  rule           %s\n", d.GetRule())
 	}
+	fmt.Fprintf(w, "  mode           %s\n", mode)
 	fmt.Fprintf(w, "  account        %s\n  token          %s\n", d.GetAccountHint(), d.GetTokenFingerprint())
 }
 
@@ -148,7 +157,7 @@ func runReverse(ctx context.Context, e *env, args []string) error {
 	defer done()
 	res, err := storegatev1.NewPaymentServiceClient(conn).Reverse(ctx, &storegatev1.ReverseRequest{Lane: *lane, PosTransactionId: *txn, Reason: *reason})
 	if err != nil {
-		return rpcError(err)
+		return addr.callError(ctx, err)
 	}
 	if *asJSON {
 		return printJSON(e.stdout, res)
@@ -175,22 +184,14 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	defer done()
 	st, err := storegatev1.NewPaymentServiceClient(conn).GetStatus(ctx, &storegatev1.GetStatusRequest{})
 	if err != nil {
-		return rpcError(err)
+		return addr.callError(ctx, err)
 	}
 	if *asJSON {
 		return printJSON(e.stdout, st)
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "store            %s (storegated %s, up since %s)\n", st.GetStoreId(), st.GetVersion(), st.GetStartedAt().AsTime().Local().Format(time.DateTime))
-	contact := "never"
-	if st.GetLastCentralContact() != nil {
-		contact = st.GetLastCentralContact().AsTime().Local().Format(time.DateTime)
-	}
-	state := strings.ToLower(strings.TrimPrefix(st.GetCentralState().String(), "CENTRAL_STATE_"))
-	if st.GetCentralStateSince() != nil {
-		state += " since " + st.GetCentralStateSince().AsTime().Local().Format(time.DateTime)
-	}
-	fmt.Fprintf(w, "central          %s; reachable=%t, last contact %s; breaker opened %d times\n", state, st.GetCentralReachable(), contact, st.GetBreakerOpened())
+	fmt.Fprintf(w, "central          %s\n", centralSummary(st))
 	age := "-"
 	if st.GetOutboxOldestAge() != nil {
 		age = st.GetOutboxOldestAge().AsDuration().Round(time.Second).String()
@@ -212,6 +213,45 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 			s.GetFrames(), s.GetDropped(), s.GetLastError())
 	}
 	return nil
+}
+
+// centralSummary says in words whether the gateway asks central about
+// sales (its breaker) and how its calls to central went, read together so
+// that they never contradict each other.
+func centralSummary(st *storegatev1.GetStatusResponse) string {
+	at := func(ts *timestamppb.Timestamp) string { return ts.AsTime().Local().Format(time.DateTime) }
+	if !st.GetCentralCalled() {
+		return "not contacted yet: the policy stream or the first sale will ask it"
+	}
+	contact := "no call has reached it since start"
+	if st.GetLastCentralContact() != nil {
+		contact = "last contact " + at(st.GetLastCentralContact())
+	}
+	since := ""
+	if st.GetCentralStateSince() != nil {
+		since = " since " + at(st.GetCentralStateSince())
+	}
+	var s string
+	switch st.GetCentralState() {
+	case storegatev1.CentralState_CENTRAL_STATE_ONLINE:
+		if st.GetCentralReachable() {
+			s = "online" + since + ": every sale asks it; " + contact
+		} else {
+			s = "online" + since + ", but the last call failed: sales still ask it; " + contact
+		}
+	case storegatev1.CentralState_CENTRAL_STATE_OFFLINE:
+		if st.GetCentralReachable() {
+			// Other calls reach central, but the last sale went unanswered.
+			s = "offline" + since + ": sales went unanswered though other calls reach it; a sale probes again after the cool-down; " + contact
+		} else {
+			s = "offline" + since + ": sales are decided at the store until a sale probes it; " + contact
+		}
+	case storegatev1.CentralState_CENTRAL_STATE_PROBING:
+		s = "probing" + since + ": one sale is asking whether it is back, the others are decided at the store; " + contact
+	default:
+		s = strings.ToLower(strings.TrimPrefix(st.GetCentralState().String(), "CENTRAL_STATE_")) + since + "; " + contact
+	}
+	return fmt.Sprintf("%s; breaker opened %d times", s, st.GetBreakerOpened())
 }
 
 func printJSON(w io.Writer, m proto.Message) error {

@@ -73,13 +73,13 @@ func runScansWatch(ctx context.Context, e *env, args []string) error {
 	}
 	stream, err := storegatev1.NewPaymentServiceClient(conn).WatchScans(ctx, &storegatev1.WatchScansRequest{Lane: *lane})
 	if err != nil {
-		return rpcError(err)
+		return addr.callError(ctx, err)
 	}
 	// The gateway sends headers once it is subscribed: from here on no scan
 	// is missed.
 	md, err := stream.Header()
 	if err != nil {
-		return rpcError(err)
+		return addr.callError(ctx, err)
 	}
 	if md == nil {
 		// Ended before it was subscribed (refused): Recv has the status.
@@ -87,7 +87,7 @@ func runScansWatch(ctx context.Context, e *env, args []string) error {
 		if err == nil || errors.Is(err, io.EOF) {
 			err = errors.New("the gateway ended the stream before subscribing it")
 		}
-		return rpcError(err)
+		return addr.callError(ctx, err)
 	}
 	fmt.Fprintf(e.stderr, "watching lane %s's scanner\n", *lane)
 	for n := 0; *count == 0 || n < *count; n++ {

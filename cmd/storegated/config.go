@@ -217,9 +217,16 @@ type GRPCConfig struct {
 
 // MetricsConfig is the Prometheus endpoint.
 type MetricsConfig struct {
-	// Listen is the HTTP address of /metrics; empty turns metrics off.
+	// Listen is the HTTP address of /metrics; MetricsOff (or, in the
+	// file, empty) serves no metrics.
 	Listen string `yaml:"listen"`
 }
+
+// MetricsOff as metrics.listen (or --metrics-listen) serves no metrics.
+const MetricsOff = "off"
+
+// Enabled reports whether metrics are served.
+func (m MetricsConfig) Enabled() bool { return m.Listen != "" && m.Listen != MetricsOff }
 
 // HealthConfig tunes the store health probe.
 type HealthConfig struct {
@@ -459,7 +466,7 @@ func (c *Config) Validate() error {
 	if c.GRPC.DefaultDeadline <= 0 || c.GRPC.DefaultDeadline > time.Minute {
 		bad("grpc.default_deadline", "%s outside (0, 1m]", c.GRPC.DefaultDeadline)
 	}
-	if c.Metrics.Listen != "" {
+	if c.Metrics.Enabled() {
 		if err := checkAddr(c.Metrics.Listen); err != nil {
 			bad("metrics.listen", "%v", err)
 		} else if !isLoopback(c.Metrics.Listen) && !c.InsecureListen {

@@ -163,10 +163,12 @@ func TestConfig_ValidateNamesFields(t *testing.T) {
 		}
 	})
 	t.Run("MetricsOff", func(t *testing.T) {
-		cfg := valid()
-		cfg.Metrics.Listen = ""
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
+		for _, off := range []string{"", MetricsOff} {
+			cfg := valid()
+			cfg.Metrics.Listen = off
+			if err := cfg.Validate(); err != nil || cfg.Metrics.Enabled() {
+				t.Errorf("metrics.listen %q: %v, enabled %v; want valid and off", off, err, cfg.Metrics.Enabled())
+			}
 		}
 	})
 }

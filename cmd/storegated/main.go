@@ -73,6 +73,23 @@ func (l *laneFlags) Set(v string) error {
 	return nil
 }
 
+// setMetricsListen applies --metrics-listen when it was given. An empty
+// value is refused: it is most often a shell variable that was never set,
+// and taking it for "off" (or for the default) would silently change what
+// Prometheus sees; off says so on purpose.
+func setMetricsListen(fs *flag.FlagSet, mc *MetricsConfig, v string) error {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "metrics-listen" })
+	switch {
+	case !given:
+	case v == "":
+		return fmt.Errorf("--metrics-listen: empty; give HOST:PORT, or %s to serve no metrics", MetricsOff)
+	default:
+		mc.Listen = v
+	}
+	return nil
+}
+
 // errExitOK ends the program successfully after a flag such as --version.
 var errExitOK = errors.New("done")
 
@@ -151,7 +168,7 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 	fs.StringVar(&centralKey, "central-tls-key", "", "the gateway's client key toward central (central.tls.key_file)")
 	fs.StringVar(&centralServerName, "central-tls-server-name", "", "name central's certificate must carry (central.tls.server_name)")
 	fs.BoolVar(&centralInsecure, "central-insecure", false, "allow plaintext to a non-loopback central address, for development (central.insecure)")
-	fs.StringVar(&metricsListen, "metrics-listen", "", "Prometheus /metrics HTTP address (metrics.listen; default "+DefaultMetricsListen+")")
+	fs.StringVar(&metricsListen, "metrics-listen", "", "Prometheus /metrics HTTP address, or "+MetricsOff+" to serve none (metrics.listen; default "+DefaultMetricsListen+")")
 	fs.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (log_level)")
 	var lanes laneFlags
 	fs.Var(&lanes, "lane", "a lane's scanner, LANE=DEVICE (repeat; adds to the config file's lanes)")
@@ -192,7 +209,9 @@ Flags override the config file; see systemd/storegated.yaml for every field.
 	set(&m.Config.Central.TLS.CertFile, centralCert)
 	set(&m.Config.Central.TLS.KeyFile, centralKey)
 	set(&m.Config.Central.TLS.ServerName, centralServerName)
-	set(&m.Config.Metrics.Listen, metricsListen)
+	if err := setMetricsListen(fs, &m.Config.Metrics, metricsListen); err != nil {
+		return err
+	}
 	set(&m.Config.Chain, chain)
 	set(&m.Config.Admin.Socket, adminSocket)
 	if insecureCallers {
@@ -315,6 +334,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.scanners != nil {
 		m.metrics.Scanners = m.scanners.Scanners
 	}
+	if err := m.registerCertificates(); err != nil {
+		return err
+	}
 	m.server = grpcserver.NewServer(m.gw, m.store)
 	m.server.Chain = m.Config.Chain
 	m.server.InsecureCallers = m.Config.InsecureCallers
@@ -329,7 +351,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.server.OnHealthChange = m.metrics.SetStoreWritable
 	m.server.Logger = m.logger
 	if listenTLS != nil {
-		m.server.Options.Creds = credentials.NewTLS(listenTLS)
+		m.server.Options.Creds = certs.ServerCredentials(listenTLS, certs.LogRefused(m.logger.With("part", "tls")))
 	}
 	if m.scanners != nil {
 		// A nil *devices.Manager in the interface would look configured.
@@ -357,7 +379,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	var metricsLn net.Listener
-	if m.Config.Metrics.Listen != "" {
+	if m.Config.Metrics.Enabled() {
 		if metricsLn, err = net.Listen("tcp", m.Config.Metrics.Listen); err != nil {
 			return fmt.Errorf("metrics.listen: %w", err)
 		}

@@ -103,9 +103,34 @@ func startDaemon(t *testing.T, name string, args ...string) *daemon {
 	return startDaemonEnv(t, nil, name, args...)
 }
 
+// listenFlags are each daemon's listeners. A test names every one of them:
+// each default is a fixed port, which a gateway running on the host or a
+// second test run may hold, and a test must not depend on it being free.
+var listenFlags = map[string][]string{
+	"storegated":   {"--listen", "--metrics-listen"},
+	"storegate-hq": {"--listen", "--admin-listen"},
+}
+
+// checkListenFlags fails the test when args leave one of name's listeners
+// on its default, fixed, port: give 127.0.0.1:0, an address the kernel
+// chose before, or (for metrics) off.
+func checkListenFlags(t *testing.T, name string, args []string) {
+	t.Helper()
+	for _, flag := range listenFlags[name] {
+		named := false
+		for _, a := range args {
+			named = named || a == flag || strings.HasPrefix(a, flag+"=")
+		}
+		if !named {
+			t.Fatalf("%s started without %s, whose default is a fixed port: give 127.0.0.1:0 (or off for metrics)", name, flag)
+		}
+	}
+}
+
 // startDaemonEnv is startDaemon with env added to the test's environment.
 func startDaemonEnv(t *testing.T, env []string, name string, args ...string) *daemon {
 	t.Helper()
+	checkListenFlags(t, name, args)
 	addrFile := filepath.Join(t.TempDir(), "addr")
 	d := &daemon{t: t, log: &syncBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(filepath.Join(binDir, name), append(args, "--addr-file", addrFile)...)
@@ -597,6 +622,27 @@ func TestStoregated_Flags(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, out)
 		}
 	})
+	t.Run("MetricsOff", func(t *testing.T) {
+		// --metrics-listen off serves no metrics: nothing is bound, so no
+		// address is written, and the log says so.
+		metricsFile := filepath.Join(t.TempDir(), "metrics-addr")
+		d := startDaemon(t, "storegated", append(base, "--listen", "127.0.0.1:0", "--metrics-listen", "off", "--metrics-addr-file", metricsFile)...)
+		d.stop()
+		if _, err := os.Stat(metricsFile); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("metrics address file: %v; want none with metrics off", err)
+		}
+		if !strings.Contains(d.log.String(), `"metrics":""`) {
+			t.Errorf("the start line does not say metrics are off:\n%s", d.log)
+		}
+	})
+	t.Run("ErrMetricsListenEmpty", func(t *testing.T) {
+		// An empty value is refused, not taken for the default port or for
+		// off: it is most often an unset shell variable.
+		out, code := run(append(base, "--metrics-listen", "", "--check-config")...)
+		if code != 2 || !strings.Contains(out, "--metrics-listen: empty") || !strings.Contains(out, "off") {
+			t.Fatalf("exit %d: %s; want 2, naming --metrics-listen and off", code, out)
+		}
+	})
 	t.Run("ErrSecondDaemonSameStore", func(t *testing.T) {
 		data := t.TempDir()
 		args := []string{"--store-id", "s1", "--central", "127.0.0.1:1", "--root-key", filepath.Join(keys, "root.pub"), "--data", data, "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}
@@ -613,7 +659,7 @@ func TestStoregated_Flags(t *testing.T) {
 		garbage := bytes.Repeat([]byte("not a bbolt file "), 512)
 		path := filepath.Join(data, "storegate.db")
 		os.WriteFile(path, garbage, 0o600)
-		out, code := run("--store-id", "s1", "--central", "127.0.0.1:1", "--root-key", filepath.Join(keys, "root.pub"), "--data", data, "--listen", "127.0.0.1:0")
+		out, code := run("--store-id", "s1", "--central", "127.0.0.1:1", "--root-key", filepath.Join(keys, "root.pub"), "--data", data, "--listen", "127.0.0.1:0", "--metrics-listen", "off")
 		if code != 1 || !strings.Contains(out, path) {
 			t.Fatalf("exit %d: %s; want 1 naming %s", code, out, path)
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,14 +63,14 @@ func TestStoregated_Offline(t *testing.T) {
 	if w.keys, err = hqkeys.Init(w.keysDir); err != nil {
 		t.Fatal(err)
 	}
-	hqArgs := []string{"--data", w.hqData, "--keys", w.keysDir, "--account", "acct-0001=100000", "--account", "acct-0002=100000"}
+	hqArgs := []string{"--admin-listen", "127.0.0.1:0", "--data", w.hqData, "--keys", w.keysDir, "--account", "acct-0001=100000", "--account", "acct-0002=100000"}
 	w.hq = startDaemon(t, "storegate-hq", append([]string{"--listen", "127.0.0.1:0"}, hqArgs...)...)
 	hqAddr := w.hq.addr
 	cfg := filepath.Join(t.TempDir(), "storegated.yaml")
 	if err := os.WriteFile(cfg, []byte(offlineConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w.gw = startDaemon(t, "storegated", "--config", cfg, "--listen", "127.0.0.1:0", "--data", w.gwData, "--central", hqAddr,
+	w.gw = startDaemon(t, "storegated", "--config", cfg, "--listen", "127.0.0.1:0", "--metrics-listen", "off", "--data", w.gwData, "--central", hqAddr,
 		"--root-key", filepath.Join(w.keysDir, "root.pub"), "--keyset", filepath.Join(w.keysDir, "keyset.cose"), "--insecure-callers")
 	w.payments = storegatev1.NewPaymentServiceClient(dial(t, w.gw.addr))
 	ctx := context.Background()
@@ -133,6 +134,12 @@ func TestStoregated_Offline(t *testing.T) {
 	w.hq = startDaemon(t, "storegate-hq", append([]string{"--listen", hqAddr}, hqArgs...)...)
 	t.Run("BackOnline", func(t *testing.T) {
 		w.waitDrained(t)
+		// The forwarder reached HQ: before any sale probes it, status says
+		// online and reachable, not "offline since …; reachable".
+		out, code := ctl(t, "status", "--addr", w.gw.addr)
+		if code != 0 || !strings.Contains(out, "central          online since") || !strings.Contains(out, "every sale asks it; last contact") {
+			t.Errorf("storegatectl status (exit %d) after HQ came back, before any sale:\n%s", code, out)
+		}
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			d := w.authorize(t, oneLine("4", fmt.Sprint("back-", time.Now().UnixNano()), mintOfl(t, w.keys.Token, "acct-0002", 3000), 100)).GetDecision()
@@ -183,6 +190,75 @@ func TestStoregated_Offline(t *testing.T) {
 			t.Error(err)
 		}
 	})
+}
+
+// Before any call to HQ has ended, status says so plainly, rather than
+// "online; reachable=false, last contact never". HQ here is a listener that
+// takes connections and never answers, so the gateway's first calls are
+// still waiting (for up to centralclient's 10s connect timeout) when the
+// test asks.
+func TestStoregated_StatusBeforeContact(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-accepted
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	keys := t.TempDir()
+	if _, err := hqkeys.Init(keys); err != nil {
+		t.Fatal(err)
+	}
+	gw := startDaemon(t, "storegated", "--listen", "127.0.0.1:0", "--metrics-listen", "off", "--data", t.TempDir(), "--store-id", "store-0001",
+		"--central", ln.Addr().String(), "--root-key", filepath.Join(keys, "root.pub"), "--insecure-callers")
+	out, code := ctl(t, "status", "--addr", gw.addr)
+	if code != 0 || !strings.Contains(out, "central          not contacted yet") || strings.Contains(out, "online") {
+		t.Errorf("storegatectl status (exit %d) before any call to HQ ended:\n%s", code, out)
+	}
+	gw.stop()
+}
+
+// With nothing to sell and nothing new at HQ, the policy stream alone tells
+// the gateway that HQ is reachable: HQ sends the stream's headers when it
+// takes it, before any document.
+func TestStoregated_StatusByPolicyStream(t *testing.T) {
+	w := newWorld(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := w.payments.GetStatus(context.Background(), &storegatev1.GetStatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.GetCentralReachable() && st.GetLastCentralContact() != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("10s after start, no sale made: status %v, want central reachable through the policy stream\n%s", st, w.gw.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out, code := ctl(t, "status", "--addr", w.gw.addr)
+	if code != 0 || !strings.Contains(out, "every sale asks it; last contact") {
+		t.Errorf("storegatectl status (exit %d):\n%s", code, out)
+	}
+	w.gw.stop()
+	w.hq.stop()
 }
 
 // runStoregated runs storegated to its end and returns its output and exit

@@ -271,7 +271,7 @@ func TestStoregated_MutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hq := startDaemon(t, "storegate-hq", append([]string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--keys", keysDir,
+	hq := startDaemon(t, "storegate-hq", append([]string{"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data", t.TempDir(), "--keys", keysDir,
 		"--account", "acct-0001=100000"}, hqTLSArgs(pki)...)...)
 	gatewayArgs := func(clientCert bool) []string {
 		return append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data", t.TempDir(), "--store-id", "store-0001",

@@ -164,7 +164,7 @@ func TestStoregated_Policy(t *testing.T) {
 			t.Fatalf("acct-0001's token was not declined by the store within 1s of HQ publishing the freeze (%s): last decision %v\n%s",
 				latency.Round(time.Millisecond), d, w.gw.log)
 		}
-		if d.GetMode() != storegatev1.DecisionMode_DECISION_MODE_UNSPECIFIED {
+		if d.GetMode() != storegatev1.DecisionMode_DECISION_MODE_LOCAL {
 			t.Errorf("mode: got %v, want a local decision", d.GetMode())
 		}
 		t.Logf("freeze propagation: the next token was declined by the store %s after HQ published the freeze (%s after storegatectl started)",

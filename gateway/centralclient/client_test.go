@@ -27,17 +27,23 @@ func (c *failingCentral) Authorize(context.Context, *storegatev1.CentralServiceA
 
 func client(t *testing.T, err error) *centralclient.Client {
 	t.Helper()
-	ln, lerr := net.Listen("tcp", "127.0.0.1:0")
-	if lerr != nil {
-		t.Fatal(lerr)
+	return serve(t, &failingCentral{err: err})
+}
+
+// serve serves srv on a loopback port and returns a client of it.
+func serve(t *testing.T, srv storegatev1.CentralServiceServer) *centralclient.Client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
 	s := grpc.NewServer()
-	storegatev1.RegisterCentralServiceServer(s, &failingCentral{err: err})
+	storegatev1.RegisterCentralServiceServer(s, srv)
 	go s.Serve(ln)
 	t.Cleanup(s.Stop)
-	conn, cerr := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if cerr != nil {
-		t.Fatal(cerr)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	return centralclient.New(conn)

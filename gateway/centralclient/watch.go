@@ -2,6 +2,7 @@ package centralclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/grpc"
@@ -14,9 +15,23 @@ import (
 var _ gateway.PolicySource = (*Client)(nil)
 
 // WatchPolicy opens CentralService.WatchPolicy from the versions the
-// gateway holds. The stream lives until ctx ends or central ends it.
+// gateway holds, and returns once central has sent the stream's headers
+// (HQ sends them when it takes the stream, before any document), so that a
+// stream returned is one central took. The stream lives until ctx ends or
+// central ends it.
 func (c *Client) WatchPolicy(ctx context.Context, storeID string, have gateway.DocumentVersions) (gateway.PolicyStream, error) {
 	stream, err := c.rpc.WatchPolicy(ctx, wire.WatchPolicyToProto(storeID, have))
+	if err != nil {
+		return nil, fmt.Errorf("central watch policy: %w", wire.Error(err))
+	}
+	md, err := stream.Header()
+	if err == nil && md == nil {
+		// Ended without headers: the status says why.
+		_, err = stream.Recv()
+		if err == nil {
+			err = errors.New("stream ended without headers")
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("central watch policy: %w", wire.Error(err))
 	}

@@ -182,7 +182,7 @@ func TestOptions_ObservesAuthorize(t *testing.T) {
 				Outcome: storegatev1.Outcome_OUTCOME_APPROVED, Mode: storegatev1.DecisionMode_DECISION_MODE_ONLINE}}, nil
 		case "replay":
 			return &storegatev1.AuthorizeResponse{Replayed: true, Decision: &storegatev1.Decision{
-				Outcome: storegatev1.Outcome_OUTCOME_DECLINED, Reason: storegatev1.DeclineReason_DECLINE_REASON_REPLAYED}}, nil
+				Outcome: storegatev1.Outcome_OUTCOME_DECLINED, Reason: storegatev1.DeclineReason_DECLINE_REASON_REPLAYED, Mode: storegatev1.DecisionMode_DECISION_MODE_LOCAL}}, nil
 		default:
 			return nil, status.Error(codes.InvalidArgument, "bad basket")
 		}

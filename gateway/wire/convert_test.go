@@ -160,7 +160,7 @@ func TestDecisionToProto(t *testing.T) {
 	t.Run("DeclinedLocally", func(t *testing.T) {
 		got := wire.DecisionToProto(&gateway.Decision{Reason: gateway.ReasonReplayed, Rule: "token.spent", Mode: gateway.ModeLocal, Message: "m"})
 		if got.GetOutcome() != storegatev1.Outcome_OUTCOME_DECLINED || got.GetReason() != storegatev1.DeclineReason_DECLINE_REASON_REPLAYED ||
-			got.GetMode() != storegatev1.DecisionMode_DECISION_MODE_UNSPECIFIED || got.GetRule() != "token.spent" || got.GetAccountHint() != "" {
+			got.GetMode() != storegatev1.DecisionMode_DECISION_MODE_LOCAL || got.GetRule() != "token.spent" || got.GetAccountHint() != "" {
 			t.Errorf("got %v", got)
 		}
 	})
@@ -303,7 +303,7 @@ func TestNewAuthorizeObservation(t *testing.T) {
 		},
 		"ReplayedDecline": {
 			res: &storegatev1.AuthorizeResponse{Replayed: true, Decision: &storegatev1.Decision{
-				Outcome: storegatev1.Outcome_OUTCOME_DECLINED, Reason: storegatev1.DeclineReason_DECLINE_REASON_REPLAYED}},
+				Outcome: storegatev1.Outcome_OUTCOME_DECLINED, Reason: storegatev1.DeclineReason_DECLINE_REASON_REPLAYED, Mode: storegatev1.DecisionMode_DECISION_MODE_LOCAL}},
 			want: wire.AuthorizeObservation{Code: codes.OK, Outcome: "declined", Reason: "replayed", Mode: "local", Replayed: true, Took: time.Millisecond},
 		},
 		"Failed": {

@@ -52,13 +52,13 @@ func domainOrName[D ~string, W interface {
 	return D(w.String())
 }
 
-// The tables. A local decision (declined before anyone was asked) travels
-// as DECISION_MODE_UNSPECIFIED; every other zero wire value is unnamed.
+// The tables. Every zero wire value (UNSPECIFIED) is unnamed: a value the
+// sender did not set is never taken for one it meant.
 var (
 	modes = newEnum(map[gateway.Mode]storegatev1.DecisionMode{
 		gateway.ModeOnline:  storegatev1.DecisionMode_DECISION_MODE_ONLINE,
 		gateway.ModeOffline: storegatev1.DecisionMode_DECISION_MODE_OFFLINE,
-		gateway.ModeLocal:   storegatev1.DecisionMode_DECISION_MODE_UNSPECIFIED,
+		gateway.ModeLocal:   storegatev1.DecisionMode_DECISION_MODE_LOCAL,
 	})
 	settlementKinds = newEnum(map[gateway.SettlementKind]storegatev1.SettlementKind{
 		gateway.SettlementCapture:  storegatev1.SettlementKind_SETTLEMENT_KIND_CAPTURE,
@@ -104,12 +104,13 @@ func ReasonFromProto(r storegatev1.DeclineReason) gateway.Reason {
 	return gateway.Reason(r)
 }
 
-// ModeToProto converts who decided; a local decision is UNSPECIFIED.
+// ModeToProto converts who decided; UNSPECIFIED for a mode the table does
+// not name.
 func ModeToProto(m gateway.Mode) storegatev1.DecisionMode { return modes.wire(m) }
 
-// ModeFromProto converts a wire decision mode: UNSPECIFIED is a local
-// decision. A value this build does not know comes back under its wire
-// name, which names no mode the domain has.
+// ModeFromProto converts a wire decision mode. UNSPECIFIED, or a value this
+// build does not know, comes back under its wire name, which names no mode
+// the domain has.
 func ModeFromProto(m storegatev1.DecisionMode) gateway.Mode { return domainOrName(modes, m) }
 
 // SettlementKindToProto converts a settlement kind; UNSPECIFIED for one the

@@ -61,9 +61,10 @@ func enumCases() []enumCase {
 			name:  "DecisionMode",
 			names: storegatev1.DecisionMode_name,
 			want: map[string]string{
-				"DECISION_MODE_UNSPECIFIED": string(gateway.ModeLocal),
+				"DECISION_MODE_UNSPECIFIED": unmapped,
 				"DECISION_MODE_ONLINE":      string(gateway.ModeOnline),
 				"DECISION_MODE_OFFLINE":     string(gateway.ModeOffline),
+				"DECISION_MODE_LOCAL":       string(gateway.ModeLocal),
 			},
 			from: func(n int32) (string, bool) {
 				m := wire.ModeFromProto(storegatev1.DecisionMode(n))
@@ -234,6 +235,11 @@ func TestEnums_UnknownValues(t *testing.T) {
 		}
 		if got := wire.ModeFromProto(storegatev1.DecisionMode(9)); got != "9" {
 			t.Errorf("decision mode 9: got %q, want its wire name", got)
+		}
+		// An older gateway sent UNSPECIFIED for a local decline: never
+		// taken for a mode, so a settlement carrying it is refused by name.
+		if got := wire.ModeFromProto(storegatev1.DecisionMode_DECISION_MODE_UNSPECIFIED); got != "DECISION_MODE_UNSPECIFIED" {
+			t.Errorf("decision mode UNSPECIFIED: got %q, want its wire name", got)
 		}
 	})
 	t.Run("WireNumbersNamedByNoTable", func(t *testing.T) {

@@ -143,6 +143,7 @@ func GatewayStatusToProto(st *gateway.Status, now time.Time) *storegatev1.GetSta
 	docs := st.Documents
 	out := &storegatev1.GetStatusResponse{
 		StoreId:             st.StoreID,
+		CentralCalled:       st.CentralCalled,
 		CentralReachable:    st.CentralReachable,
 		OutboxDepth:         st.Outbox.Depth,
 		OfflineExposure:     st.Outbox.OfflineExposure,

@@ -71,14 +71,19 @@ func (Outcome) EnumDescriptor() ([]byte, []int) {
 	return file_storegate_v1_common_proto_rawDescGZIP(), []int{0}
 }
 
-// DecisionMode says who decided: the central service (online) or the store
-// alone, within its offline caps (offline).
+// DecisionMode says who decided: the central service (online), the store
+// alone within its offline caps because central could not answer (offline),
+// or the store's own checks (local).
 type DecisionMode int32
 
 const (
 	DecisionMode_DECISION_MODE_UNSPECIFIED DecisionMode = 0
 	DecisionMode_DECISION_MODE_ONLINE      DecisionMode = 1
 	DecisionMode_DECISION_MODE_OFFLINE     DecisionMode = 2
+	// Declined by the store's own checks: a malformed, spent or unknown
+	// token, a frozen account, a suspended store, a cap on restricted goods.
+	// Only declines are local. Gateways before this value sent UNSPECIFIED.
+	DecisionMode_DECISION_MODE_LOCAL DecisionMode = 3
 )
 
 // Enum value maps for DecisionMode.
@@ -87,11 +92,13 @@ var (
 		0: "DECISION_MODE_UNSPECIFIED",
 		1: "DECISION_MODE_ONLINE",
 		2: "DECISION_MODE_OFFLINE",
+		3: "DECISION_MODE_LOCAL",
 	}
 	DecisionMode_value = map[string]int32{
 		"DECISION_MODE_UNSPECIFIED": 0,
 		"DECISION_MODE_ONLINE":      1,
 		"DECISION_MODE_OFFLINE":     2,
+		"DECISION_MODE_LOCAL":       3,
 	}
 )
 
@@ -427,11 +434,12 @@ const file_storegate_v1_common_proto_rawDesc = "" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10OUTCOME_APPROVED\x10\x01\x12\x14\n" +
-	"\x10OUTCOME_DECLINED\x10\x02*b\n" +
+	"\x10OUTCOME_DECLINED\x10\x02*{\n" +
 	"\fDecisionMode\x12\x1d\n" +
 	"\x19DECISION_MODE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DECISION_MODE_ONLINE\x10\x01\x12\x19\n" +
-	"\x15DECISION_MODE_OFFLINE\x10\x02*\x82\x05\n" +
+	"\x15DECISION_MODE_OFFLINE\x10\x02\x12\x17\n" +
+	"\x13DECISION_MODE_LOCAL\x10\x03*\x82\x05\n" +
 	"\rDeclineReason\x12\x1e\n" +
 	"\x1aDECLINE_REASON_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cDECLINE_REASON_INVALID_TOKEN\x10\x01\x12 \n" +

@@ -684,10 +684,12 @@ func (*GetStatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type GetStatusResponse struct {
-	state              protoimpl.MessageState `protogen:"open.v1"`
-	StoreId            string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
-	Version            string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	StartedAt          *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	StoreId   string                 `protobuf:"bytes,1,opt,name=store_id,json=storeId,proto3" json:"store_id,omitempty"`
+	Version   string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// CentralReachable is whether the last call to the central service
+	// reached it; false too before any call (see central_called).
 	CentralReachable   bool                   `protobuf:"varint,4,opt,name=central_reachable,json=centralReachable,proto3" json:"central_reachable,omitempty"`
 	LastCentralContact *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_central_contact,json=lastCentralContact,proto3" json:"last_central_contact,omitempty"`
 	OutboxDepth        int64                  `protobuf:"varint,6,opt,name=outbox_depth,json=outboxDepth,proto3" json:"outbox_depth,omitempty"`
@@ -717,8 +719,13 @@ type GetStatusResponse struct {
 	OfflineMaxAmountPerTransaction int64 `protobuf:"varint,23,opt,name=offline_max_amount_per_transaction,json=offlineMaxAmountPerTransaction,proto3" json:"offline_max_amount_per_transaction,omitempty"`
 	OfflineMaxAmountPerAccount     int64 `protobuf:"varint,24,opt,name=offline_max_amount_per_account,json=offlineMaxAmountPerAccount,proto3" json:"offline_max_amount_per_account,omitempty"`
 	OfflineMaxStoreExposure        int64 `protobuf:"varint,25,opt,name=offline_max_store_exposure,json=offlineMaxStoreExposure,proto3" json:"offline_max_store_exposure,omitempty"`
-	unknownFields                  protoimpl.UnknownFields
-	sizeCache                      protoimpl.SizeCache
+	// CentralCalled is whether any call to the central service (a decision's,
+	// the forwarder's, the policy stream's) has ended since the gateway
+	// started; until one has, central_reachable and last_central_contact say
+	// nothing.
+	CentralCalled bool `protobuf:"varint,26,opt,name=central_called,json=centralCalled,proto3" json:"central_called,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
@@ -896,6 +903,13 @@ func (x *GetStatusResponse) GetOfflineMaxStoreExposure() int64 {
 		return x.OfflineMaxStoreExposure
 	}
 	return 0
+}
+
+func (x *GetStatusResponse) GetCentralCalled() bool {
+	if x != nil {
+		return x.CentralCalled
+	}
+	return false
 }
 
 type ScannerStatus struct {
@@ -1227,7 +1241,7 @@ const file_storegate_v1_payment_proto_rawDesc = "" +
 	"\x06amount\x18\x02 \x01(\x03R\x06amount\x12\x1a\n" +
 	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12)\n" +
 	"\x10already_reversed\x18\x04 \x01(\bR\x0falreadyReversed\"\x12\n" +
-	"\x10GetStatusRequest\"\xcc\b\n" +
+	"\x10GetStatusRequest\"\xf3\b\n" +
 	"\x11GetStatusResponse\x12\x19\n" +
 	"\bstore_id\x18\x01 \x01(\tR\astoreId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x129\n" +
@@ -1251,7 +1265,8 @@ const file_storegate_v1_payment_proto_rawDesc = "" +
 	"\x0ebreaker_opened\x18\x16 \x01(\x04R\rbreakerOpened\x12J\n" +
 	"\"offline_max_amount_per_transaction\x18\x17 \x01(\x03R\x1eofflineMaxAmountPerTransaction\x12B\n" +
 	"\x1eoffline_max_amount_per_account\x18\x18 \x01(\x03R\x1aofflineMaxAmountPerAccount\x12;\n" +
-	"\x1aoffline_max_store_exposure\x18\x19 \x01(\x03R\x17offlineMaxStoreExposure\"\xf0\x01\n" +
+	"\x1aoffline_max_store_exposure\x18\x19 \x01(\x03R\x17offlineMaxStoreExposure\x12%\n" +
+	"\x0ecentral_called\x18\x1a \x01(\bR\rcentralCalled\"\xf0\x01\n" +
 	"\rScannerStatus\x12\x12\n" +
 	"\x04lane\x18\x01 \x01(\tR\x04lane\x12\x16\n" +
 	"\x06device\x18\x02 \x01(\tR\x06device\x120\n" +
